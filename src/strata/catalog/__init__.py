@@ -1,0 +1,6 @@
+"""The lake catalog: which tables exist and how SQL names map onto them."""
+
+from strata.catalog.local import LakeCatalog, TableRef
+from strata.catalog.resolve import resolve_tables
+
+__all__ = ["LakeCatalog", "TableRef", "resolve_tables"]

@@ -1,0 +1,207 @@
+"""Commands: pipelines, run, runs, query, serve-api."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from strata.cli import render
+from strata.config import Settings, load_settings
+from strata.errors import ConfigError, StrataError
+
+app = typer.Typer(help="Strata: hybrid medallion data pipelines.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+_state: dict[str, Any] = {"debug": False}
+
+LakeOpt = Annotated[str | None, typer.Option("--lake", help="Lake folder or s3://bucket/prefix "
+                                             "(default: ./lake or STRATA_LAKE).")]
+EnvOpt = Annotated[str | None, typer.Option("--env", help="Profile: dev or prod.")]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+          verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _settings(lake: str | None, env: str | None) -> Settings:
+    return load_settings(profile=env, lake=lake)
+
+
+@app.command()
+def pipelines() -> None:
+    """List the pipelines Strata can run."""
+    from strata.pipelines import get_pipeline, pipeline_names
+
+    table = Table(title="pipelines", title_justify="left")
+    for column in ("pipeline", "steps", "models", "description"):
+        table.add_column(column)
+    for name in pipeline_names():
+        spec = get_pipeline(name)
+        pipeline = spec.build(spec.options({}))
+        table.add_row(name, " → ".join(s.name for s in pipeline.steps),
+                      ", ".join(spec.models()), spec.description)
+    out.print(table)
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"{option} {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@app.command()
+def run(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name (see `strata pipelines`).")],
+    lake: LakeOpt = None,
+    env: EnvOpt = None,
+    engine: Annotated[str, typer.Option(help="Execution engine.")] = "duckdb",
+    full_refresh: Annotated[bool, typer.Option("--full-refresh",
+                                               help="Ignore checkpoints, rebuild.")] = False,
+    start_date: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
+    end_date: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Run a pipeline; exit code 0 on success, 1 on failure, 3 when partly successful."""
+    from strata.session import describe_run, run_pipeline
+
+    settings = _settings(lake, env)
+    record = run_pipeline(pipeline, settings=settings, engine=engine, full_refresh=full_refresh,
+                          start_date=_date(start_date, "--start-date"),
+                          end_date=_date(end_date, "--end-date"),
+                          show_progress=not quiet and sys.stderr.isatty(), console=err)
+    details = describe_run(settings, record.run_id) or {"attempts": []}
+    out.print(render.steps_table(details["attempts"]))
+    models = _models(record.metrics)
+    if models:
+        out.print(render.models_table(models))
+    for model in models:
+        if model.get("metrics"):
+            out.print(render.metrics_table(f"{model['model']} quality metrics", model["metrics"]))
+    for warning in record.metrics.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {warning}")
+    duration = f"{record.duration:.2f}s" if record.duration else "-"
+    out.print(f"run {record.run_id} [{render.STATUS_STYLE.get(record.status)}]{record.status}[/]"
+              f" in {duration}; report: {settings.lake}/_runs/{pipeline}/{record.run_id}.json")
+    if record.status == "failed":
+        err.print(f"[red]error:[/] {record.error}")
+        raise typer.Exit(1)
+    if record.status == "partial":
+        raise typer.Exit(3)
+
+
+def _models(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for step in metrics.values():
+        if isinstance(step, dict):
+            found.extend(v for v in step.values() if isinstance(v, dict) and "model" in v)
+    return found
+
+
+@app.command()
+def runs(
+    pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline.")] = None,
+    lake: LakeOpt = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    run_id: Annotated[str | None, typer.Option("--run", help="Show one run's steps.")] = None,
+) -> None:
+    """Run history: status, duration and error of recent runs."""
+    from strata.session import describe_run, run_history
+
+    settings = _settings(lake, None)
+    if run_id:
+        details = describe_run(settings, run_id)
+        if details is None:
+            raise ConfigError(f"no run {run_id!r} in {settings.state_path}")
+        out.print(render.history_table([details["run"]]))
+        out.print(render.steps_table(details["attempts"]))
+        return
+    out.print(render.history_table(run_history(settings, pipeline, limit)))
+
+
+@app.command()
+def query(
+    sql: Annotated[str | None, typer.Argument(help="SQL; tables as layer.pipeline.table, "
+                                              "or pipeline.table for gold.")] = None,
+    file: Annotated[Path | None, typer.Option("-f", "--file", help="Read SQL from a file.")] = None,
+    lake: LakeOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 200,
+) -> None:
+    """Query any lake table with SQL (DuckDB dialect)."""
+    from strata.session import query as run_query
+
+    if fmt not in ("table", "csv", "json"):
+        raise ConfigError(f"--format {fmt!r}: choose table, csv or json")
+    if (sql is None) == (file is None):
+        raise ConfigError("give either SQL or -f FILE")
+    text = file.read_text() if file else str(sql)
+    result = run_query(text, _settings(lake, None))
+    render.print_arrow(out, result, fmt, limit)
+
+
+@app.command("tables")
+def tables(lake: LakeOpt = None) -> None:
+    """List the tables of the lake with their SQL names."""
+    from strata.catalog import LakeCatalog
+    from strata.session import open_lake
+
+    catalog = LakeCatalog(open_lake(_settings(lake, None)))
+    table = Table(title="lake tables", title_justify="left")
+    table.add_column("name")
+    table.add_column("layer")
+    for ref in catalog.tables():
+        table.add_row(str(ref), ref.layer)
+    out.print(table)
+
+
+@app.command("serve-api")
+def serve_api(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 8765,
+    rate_429: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
+    rate_5xx: Annotated[float, typer.Option(help="Share of requests answered 5xx.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request.")] = 0.0,
+) -> None:
+    """Serve the embedded Open-Meteo archive stand-in until Ctrl-C."""
+    from strata.apis import Faults, serve_forever
+
+    serve_forever("127.0.0.1", port, Faults(rate_429=rate_429, rate_5xx=rate_5xx,
+                                            latency_ms=latency_ms))
+
+
+def main() -> None:
+    """Entry point: one clear line per error, the traceback only with --debug."""
+    try:
+        app(standalone_mode=False)
+    except StrataError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,127 @@
+"""Typed settings: explicit argument > environment (and `.env`) > profile in `strata.toml` > default.
+
+`strata.toml` holds one table per profile (`[profiles.dev]`, `[profiles.prod]`) and a table per
+pipeline inside a profile (`[profiles.prod.pipelines.smartsensor]`). Environment variables
+`STRATA_<FIELD>` override profile values; `STRATA_<PIPELINE>__<KEY>` overrides a pipeline
+option (for example `STRATA_SMARTSENSOR__API_URL`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from strata.errors import ConfigError, unknown_name
+
+PROFILES = ("dev", "prod")
+ENV_PREFIX = "STRATA_"
+
+
+class Settings(BaseModel):
+    """Everything a run needs to know about where and how to run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: str = "dev"
+    lake: str = "./lake"
+    state_dir: str = ""
+    workers: int = Field(2, ge=1, le=256)
+    schedule: str | None = None
+    log_retention_days: int = Field(7, ge=1)
+    data_retention_days: int = Field(90, ge=1)
+    checkpoint_store: str = "lake"
+    access_logging: bool = False
+    lease_ttl_seconds: float = Field(60.0, gt=0)
+    s3_endpoint_url: str | None = None
+    aws_region: str = "eu-central-1"
+    pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def pipeline_options(self, name: str) -> dict[str, Any]:
+        """The options of one pipeline (profile values, then env overrides)."""
+        return dict(self.pipelines.get(name, {}))
+
+    @property
+    def state_path(self) -> Path:
+        """Where run history and leases live: `state_dir`, else beside a local lake."""
+        if self.state_dir:
+            return Path(self.state_dir)
+        if "://" in self.lake:
+            return Path(".strata")
+        return Path(self.lake) / "_strata"
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """`STRATA_CONFIG`, else the nearest `strata.toml` from `start` upwards."""
+    explicit = os.environ.get("STRATA_CONFIG")
+    if explicit:
+        return Path(explicit)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "strata.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_profiles(path: Path | None) -> dict[str, dict[str, Any]]:
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    return dict(data.get("profiles", {}))
+
+
+def _environment(dotenv: Path | None) -> dict[str, str]:
+    """Process environment over `.env` (a real variable always wins)."""
+    values: dict[str, str] = {}
+    if dotenv and dotenv.is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    values.update(os.environ)
+    return {k: v for k, v in values.items() if k.startswith(ENV_PREFIX)}
+
+
+def _apply_env(base: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    merged = dict(base)
+    pipelines = {k: dict(v) for k, v in merged.get("pipelines", {}).items()}
+    for key, value in env.items():
+        name = key[len(ENV_PREFIX) :].lower()
+        if "__" in name:
+            pipeline, option = name.split("__", 1)
+            pipelines.setdefault(pipeline, {})[option] = value
+        elif name in Settings.model_fields and name not in ("pipelines", "profile"):
+            merged[name] = value
+    merged["pipelines"] = pipelines
+    return merged
+
+
+def load_settings(
+    profile: str | None = None,
+    config_file: Path | None = None,
+    dotenv: Path | None = Path(".env"),
+    **overrides: Any,
+) -> Settings:
+    """Build settings from defaults, the profile, the environment and explicit overrides.
+
+    `overrides` whose value is None are ignored, so CLI options can be passed straight in.
+    """
+    env = _environment(dotenv)
+    chosen = profile or env.get("STRATA_ENV") or env.get("STRATA_PROFILE") or "dev"
+    profiles = _read_profiles(config_file if config_file else find_config_file())
+    if chosen not in PROFILES and chosen not in profiles:
+        raise unknown_name("profile", chosen, set(PROFILES) | set(profiles))
+    values = _apply_env(profiles.get(chosen, {}), env)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["profile"] = chosen
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {where!r} in profile {chosen!r}: {first['msg']}") from exc

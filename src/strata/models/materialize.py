@@ -1,0 +1,177 @@
+"""Build one model into its Delta table: render, resolve inputs, check quality, commit.
+
+Inputs carry watermarks: for a bronze input, the last load consumed; for a Delta input, the
+version read. They commit with the output, so a rerun after a crash picks up exactly the loads
+that were not committed, and a model whose inputs did not change is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+import pyarrow as pa
+
+from strata.catalog import LakeCatalog, TableRef, resolve_tables
+from strata.engines.base import Engine
+from strata.errors import ModelError, StrataError
+from strata.lake.delta import DeltaTableIO, Watermark
+from strata.models.model import Model
+from strata.quality import QualityReport
+
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+OUTPUT = "__strata_model_output"
+PASSED = "__strata_model_passed"
+
+
+@dataclass
+class ModelResult:
+    """What building one model did."""
+
+    model: str
+    status: str  # built | skipped
+    rows_in: int = 0
+    rows_out: int = 0
+    quarantined: int = 0
+    version: int | None = None
+    report: QualityReport | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "report"}
+        out["quality"] = self.report.to_dict() if self.report else None
+        return out
+
+
+@dataclass
+class _Input:
+    ref: TableRef
+    watermark: int
+    changed: bool
+    rows: int
+
+
+def render(model: Model, incremental: bool, variables: dict[str, Any] | None = None) -> str:
+    """The model's SQL with its Jinja evaluated."""
+    try:
+        template = _JINJA.from_string(model.sql)
+        return template.render(
+            this=model.qualified_name, is_incremental=lambda: incremental, **(variables or {})
+        )
+    except jinja2.TemplateError as exc:
+        raise ModelError(model.qualified_name, f"template error: {exc}") from exc
+
+
+class ModelBuilder:
+    """Builds the models of one pipeline run on one engine."""
+
+    def __init__(self, engine: Engine, catalog: LakeCatalog, run_id: str,
+                 full_refresh: bool = False, variables: dict[str, Any] | None = None) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.run_id = run_id
+        self.full_refresh = full_refresh
+        self.variables = variables or {}
+
+    def build(self, model: Model) -> ModelResult:
+        target = DeltaTableIO(self.catalog.lake, model.table_path)
+        incremental = (
+            model.materialized == "incremental" and not self.full_refresh and target.exists()
+        )
+        sql = render(model, incremental, self.variables)
+        known = self.catalog.tables()
+        try:
+            resolved, refs = resolve_tables(sql, known, model.pipeline)
+        except StrataError as exc:
+            raise ModelError(model.qualified_name, str(exc)) from exc
+        inputs = [self._register(model, target, ref, incremental) for ref in refs]
+        if not self.full_refresh and target.exists() and not any(i.changed for i in inputs):
+            return ModelResult(model.qualified_name, "skipped", version=target.version())
+        return self._execute(model, target, resolved, inputs, incremental)
+
+    def _app_id(self, model: Model, ref: TableRef) -> str:
+        return f"{model.qualified_name}<-{ref}"
+
+    def _register(self, model: Model, target: DeltaTableIO, ref: TableRef,
+                  incremental: bool) -> _Input:
+        previous = target.watermark(self._app_id(model, ref))
+        if ref.layer == "bronze":
+            after = previous if incremental else None
+            data, ids = self.catalog.read_bronze(ref, after)
+            self.engine.register(ref.relation, data)
+            mark = max(ids) if ids else (previous or 0)
+            return _Input(ref, mark, bool(ids), data.num_rows)
+        table = self.catalog.delta(ref)
+        dataset = table.dataset()
+        if dataset is None:
+            raise ModelError(model.qualified_name, f"input table {ref} does not exist yet")
+        self.engine.register(ref.relation, dataset)
+        version = table.version() or 0
+        # A model reading its own table ({{ this }}) must not count its own commits as changes.
+        changed = ref.path != model.table_path and version != previous
+        return _Input(ref, version, changed, 0)
+
+    def _execute(self, model: Model, target: DeltaTableIO, sql: str, inputs: list[_Input],
+                 incremental: bool) -> ModelResult:
+        output = self._query(model, sql)
+        self.engine.register(OUTPUT, output)
+        passed, quarantined, report = self.engine.check_quality(
+            OUTPUT, list(model.rules), model.qualified_name
+        )
+        self.engine.register(PASSED, passed)
+        metrics = self._metrics(model, passed)
+        if quarantined.num_rows:
+            self._quarantine(model, quarantined, inputs)
+        marks = [Watermark(self._app_id(model, i.ref), i.watermark) for i in inputs
+                 if i.ref.path != model.table_path]
+        meta = {"strata.run_id": self.run_id, "strata.model": model.qualified_name}
+        self._write(model, target, passed, marks, meta, incremental)
+        return ModelResult(
+            model=model.qualified_name,
+            status="built",
+            rows_in=sum(i.rows for i in inputs) or output.num_rows,
+            rows_out=passed.num_rows,
+            quarantined=quarantined.num_rows,
+            version=target.version(),
+            report=report,
+            metrics=metrics,
+        )
+
+    def _query(self, model: Model, sql: str) -> pa.Table:
+        try:
+            return self.engine.query(sql)
+        except ModelError as exc:
+            raise ModelError(model.qualified_name, exc.reason) from exc
+
+    def _metrics(self, model: Model, passed: pa.Table) -> dict[str, Any]:
+        if not model.metrics:
+            return {}
+        select = ", ".join(f"{expr} AS {name}" for name, expr in model.metrics.items())
+        row = self._query(model, f"SELECT {select} FROM {PASSED}").to_pylist()[0]
+        return {k: (float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, int) else v)
+                for k, v in row.items()}
+
+    def _write(self, model: Model, target: DeltaTableIO, data: pa.Table,
+               marks: list[Watermark], meta: dict[str, Any], incremental: bool) -> None:
+        partition_by = list(model.partition_by)
+        if model.materialized == "table" or not incremental:
+            target.overwrite(data, partition_by, marks, meta)
+        elif model.incremental_strategy == "merge":
+            target.merge(data, list(model.unique_key), partition_by, marks, meta)
+        elif model.incremental_strategy == "replace_partitions":
+            target.replace_partitions(data, partition_by, marks, meta)
+        else:
+            target.append(data, partition_by, marks, meta)
+
+    def _quarantine(self, model: Model, rows: pa.Table, inputs: list[_Input]) -> None:
+        """Rejected rows, with the rules that rejected them, replacing this batch's share."""
+        batch = max((i.watermark for i in inputs), default=0)
+        n = rows.num_rows
+        rows = rows.append_column("_run_id", pa.array([self.run_id] * n, pa.string()))
+        rows = rows.append_column("_batch", pa.array([batch] * n, pa.int64()))
+        now = pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC"))
+        rows = rows.append_column("_quarantined_at", now)
+        path = f"quarantine/{model.pipeline}/{model.name}"
+        DeltaTableIO(self.catalog.lake, path).replace_partitions(rows, ["_batch"])

@@ -1,0 +1,79 @@
+"""The public entry points behind the CLI: run a pipeline, query the lake."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+
+from strata.catalog import LakeCatalog, resolve_tables
+from strata.config import Settings, load_settings
+from strata.engines import get_engine
+from strata.lake.storage import Lake
+from strata.pipelines import get_pipeline
+from strata.runner import RunContext, Runner, RunRecord, RunStore, new_run_id
+
+
+def open_lake(settings: Settings) -> Lake:
+    return Lake(settings.lake, s3_endpoint_url=settings.s3_endpoint_url,
+                region=settings.aws_region)
+
+
+def run_pipeline(
+    name: str,
+    *,
+    settings: Settings | None = None,
+    engine: str = "duckdb",
+    full_refresh: bool = False,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    console: Console | None = None,
+    show_progress: bool = False,
+    runner: Runner | None = None,
+) -> RunRecord:
+    """Run one pipeline to the end and return its record (status, error, metrics).
+
+    Raises LeaseHeld when another run of the same pipeline holds the lease, and ConfigError
+    for bad settings; a failing step does not raise, it shows in the record.
+    """
+    settings = settings or load_settings()
+    spec = get_pipeline(name)
+    options = spec.options(settings.pipeline_options(name))
+    pipeline = spec.build(options)
+    lake = open_lake(settings)
+    ctx = RunContext(
+        run_id=new_run_id(), pipeline=name, settings=settings, lake=lake, engine_name=engine,
+        full_refresh=full_refresh, start_date=start_date, end_date=end_date,
+        options=options.model_dump(), models=spec.models(), show_progress=show_progress,
+        console=console or Console(stderr=True),
+    )
+    runner = runner or Runner(RunStore(settings.state_path))
+    return runner.run(pipeline, ctx)
+
+
+def query(sql: str, settings: Settings | None = None, engine: str = "duckdb") -> pa.Table:
+    """Run SQL over the lake: `layer.pipeline.table`, or `pipeline.table` for gold."""
+    settings = settings or load_settings()
+    catalog = LakeCatalog(open_lake(settings))
+    resolved, refs = resolve_tables(sql, catalog.tables())
+    with get_engine(engine, threads=settings.workers,
+                    temp_directory=Path(settings.state_path) / "tmp") as session:
+        for ref in refs:
+            session.register(ref.relation, catalog.open(ref))
+        return session.query(resolved)
+
+
+def run_history(settings: Settings, pipeline: str | None = None,
+                limit: int = 20) -> list[RunRecord]:
+    return RunStore(settings.state_path).runs(pipeline, limit)
+
+
+def describe_run(settings: Settings, run_id: str) -> dict[str, Any] | None:
+    store = RunStore(settings.state_path)
+    record = store.run(run_id)
+    if record is None:
+        return None
+    return {"run": record, "attempts": store.attempts(run_id)}
