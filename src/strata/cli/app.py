@@ -114,6 +114,33 @@ def _models(metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @app.command()
+def demo(
+    lake: LakeOpt = None,
+    env: EnvOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Run every pipeline on its embedded defaults and print one summary table."""
+    from strata.pipelines import pipeline_names
+    from strata.session import run_pipeline
+
+    settings = _settings(lake, env)
+    summary = []
+    for name in pipeline_names():
+        err.print(f"[bold]running {name}[/] …")
+        record = run_pipeline(name, settings=settings, console=err,
+                              show_progress=not quiet and sys.stderr.isatty())
+        summary.append(record)
+    out.print(render.demo_table(summary))
+    failed = [r for r in summary if r.status == "failed"]
+    for record in failed:
+        err.print(f"[red]error:[/] {record.pipeline}: {record.error}")
+    out.print(f"lake: {settings.lake} — try: strata query \"SELECT * FROM "
+              f"smartsensor.regional_daily LIMIT 5\"")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def runs(
     pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline.")] = None,
     lake: LakeOpt = None,

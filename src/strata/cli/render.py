@@ -72,6 +72,22 @@ def metrics_table(title: str, metrics: dict[str, Any]) -> Table:
     return table
 
 
+def demo_table(records: list[RunRecord]) -> Table:
+    """One line per pipeline: tables written, rows, duration and mean quality score."""
+    table = Table(title="strata demo", title_justify="left")
+    for column in ("pipeline", "status", "tables", "rows", "duration", "quality score"):
+        table.add_column(column, justify="left" if column in ("pipeline", "status") else "right")
+    for record in records:
+        models = [m for step in record.metrics.values() if isinstance(step, dict)
+                  for m in step.values() if isinstance(m, dict) and "model" in m]
+        scores = [m["quality"]["score"] for m in models if m.get("quality")]
+        score = f"{sum(scores) / len(scores):.1f}" if scores else "-"
+        table.add_row(record.pipeline, _status(record.status), str(len(models)),
+                      f"{sum(m.get('rows_out') or 0 for m in models):,}",
+                      _seconds(record.duration), score)
+    return table
+
+
 def history_table(runs: list[RunRecord]) -> Table:
     table = Table(title="runs", title_justify="left")
     for column in ("run id", "pipeline", "status", "profile", "engine", "started", "duration",
