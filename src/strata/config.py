@@ -1,4 +1,4 @@
-"""Typed settings: explicit argument > environment (and `.env`) > profile in `strata.toml` > default.
+"""Typed settings: explicit argument > environment (and `.env`) > `strata.toml` profile > default.
 
 `strata.toml` holds one table per profile (`[profiles.dev]`, `[profiles.prod]`) and a table per
 pipeline inside a profile (`[profiles.prod.pipelines.smartsensor]`). Environment variables

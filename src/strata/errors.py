@@ -44,8 +44,9 @@ class TerminalError(StrataError):
 class SourceUnavailable(TransientError):
     """A source could not be reached or asked us to slow down."""
 
-    def __init__(self, source: str, reason: str, retry_after: float | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, source: str, reason: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         self.source = source
         self.reason = reason
         self.retry_after = retry_after

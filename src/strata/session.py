@@ -18,8 +18,7 @@ from strata.runner import RunContext, Runner, RunRecord, RunStore, new_run_id
 
 
 def open_lake(settings: Settings) -> Lake:
-    return Lake(settings.lake, s3_endpoint_url=settings.s3_endpoint_url,
-                region=settings.aws_region)
+    return Lake(settings.lake, s3_endpoint_url=settings.s3_endpoint_url, region=settings.aws_region)
 
 
 def run_pipeline(
@@ -45,9 +44,17 @@ def run_pipeline(
     pipeline = spec.build(options)
     lake = open_lake(settings)
     ctx = RunContext(
-        run_id=new_run_id(), pipeline=name, settings=settings, lake=lake, engine_name=engine,
-        full_refresh=full_refresh, start_date=start_date, end_date=end_date,
-        options=options.model_dump(), models=spec.models(), show_progress=show_progress,
+        run_id=new_run_id(),
+        pipeline=name,
+        settings=settings,
+        lake=lake,
+        engine_name=engine,
+        full_refresh=full_refresh,
+        start_date=start_date,
+        end_date=end_date,
+        options=options.model_dump(),
+        models=spec.models(),
+        show_progress=show_progress,
         console=console or Console(stderr=True),
     )
     runner = runner or Runner(RunStore(settings.state_path))
@@ -59,15 +66,17 @@ def query(sql: str, settings: Settings | None = None, engine: str = "duckdb") ->
     settings = settings or load_settings()
     catalog = LakeCatalog(open_lake(settings))
     resolved, refs = resolve_tables(sql, catalog.tables())
-    with get_engine(engine, threads=settings.workers,
-                    temp_directory=Path(settings.state_path) / "tmp") as session:
+    with get_engine(
+        engine, threads=settings.workers, temp_directory=Path(settings.state_path) / "tmp"
+    ) as session:
         for ref in refs:
             session.register(ref.relation, catalog.open(ref))
         return session.query(resolved)
 
 
-def run_history(settings: Settings, pipeline: str | None = None,
-                limit: int = 20) -> list[RunRecord]:
+def run_history(
+    settings: Settings, pipeline: str | None = None, limit: int = 20
+) -> list[RunRecord]:
     return RunStore(settings.state_path).runs(pipeline, limit)
 
 

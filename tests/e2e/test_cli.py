@@ -32,10 +32,15 @@ main()
 """
 
 
-def strata(*args: str, cwd: Path, env: dict[str, str], code: str | None = None,
-           ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "strata",
-                                                                 *args]
+def strata(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str],
+    code: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    command = (
+        [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "strata", *args]
+    )
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -59,18 +64,34 @@ def test_run_query_and_history(tmp_path: Path, env: dict[str, str]) -> None:
     report = next((tmp_path / "lake" / "_runs" / "smartsensor").glob("*.json"))
     assert json.loads(report.read_text())["status"] == "succeeded"
 
-    out = strata("query", "SELECT count(*) AS n FROM silver.smartsensor.sensor_readings",
-                 "--lake", "lake", "--format", "json", cwd=tmp_path, env=env)
+    out = strata(
+        "query",
+        "SELECT count(*) AS n FROM silver.smartsensor.sensor_readings",
+        "--lake",
+        "lake",
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip()) == {"n": 9 * 20}
 
     sql = tmp_path / "q.sql"
-    sql.write_text("SELECT region, count(*) AS days FROM smartsensor.regional_daily "
-                   "GROUP BY region ORDER BY region")
-    out = strata("query", "-f", str(sql), "--format", "csv", cwd=tmp_path,
-                 env=env | {"STRATA_LAKE": "lake"})
-    assert out.stdout.splitlines() == ['"region","days"', '"ZONE_0_0",20', '"ZONE_0_1",20',
-                                       '"ZONE_1_0",20', '"ZONE_1_1",20']
+    sql.write_text(
+        "SELECT region, count(*) AS days FROM smartsensor.regional_daily "
+        "GROUP BY region ORDER BY region"
+    )
+    out = strata(
+        "query", "-f", str(sql), "--format", "csv", cwd=tmp_path, env=env | {"STRATA_LAKE": "lake"}
+    )
+    assert out.stdout.splitlines() == [
+        '"region","days"',
+        '"ZONE_0_0",20',
+        '"ZONE_0_1",20',
+        '"ZONE_1_0",20',
+        '"ZONE_1_1",20',
+    ]
 
     history = strata("runs", "smartsensor", "--lake", "lake", cwd=tmp_path, env=env)
     assert "succeeded" in history.stdout and "smartsensor" in history.stdout
@@ -83,19 +104,28 @@ def test_errors_are_one_clear_line(tmp_path: Path, env: dict[str, str]) -> None:
     assert "did you mean 'smartsensor'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
 
-    bad_date = strata("run", "smartsensor", "--start-date", "yesterday-ish", cwd=tmp_path,
-                      env=env)
+    bad_date = strata("run", "smartsensor", "--start-date", "yesterday-ish", cwd=tmp_path, env=env)
     assert bad_date.returncode == 2 and "is not a date" in bad_date.stderr
 
-    debug = strata("--debug", "query", "SELECT * FROM nowhere.t", "--lake", "lake",
-                   cwd=tmp_path, env=env)
+    debug = strata(
+        "--debug", "query", "SELECT * FROM nowhere.t", "--lake", "lake", cwd=tmp_path, env=env
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
-def test_crash_between_bronze_and_silver_then_rerun(tmp_path: Path, env: dict[str, str],
-                                                    api: StubServer) -> None:
-    crashed = strata("run", "smartsensor", "--lake", "lake", *DATES, cwd=tmp_path, env=env,
-                     code=CRASH_BEFORE_SILVER_COMMIT)
+def test_crash_between_bronze_and_silver_then_rerun(
+    tmp_path: Path, env: dict[str, str], api: StubServer
+) -> None:
+    crashed = strata(
+        "run",
+        "smartsensor",
+        "--lake",
+        "lake",
+        *DATES,
+        cwd=tmp_path,
+        env=env,
+        code=CRASH_BEFORE_SILVER_COMMIT,
+    )
     assert crashed.returncode == 17
     assert (tmp_path / "lake" / "bronze" / "smartsensor" / "responses").is_dir()
     assert not (tmp_path / "lake" / "silver").exists()
@@ -108,12 +138,16 @@ def test_crash_between_bronze_and_silver_then_rerun(tmp_path: Path, env: dict[st
 
     clean_dir = tmp_path / "clean"
     clean_dir.mkdir()
-    assert strata("run", "smartsensor", "--lake", "lake", *DATES, cwd=clean_dir,
-                  env=env).returncode == 0
+    assert (
+        strata("run", "smartsensor", "--lake", "lake", *DATES, cwd=clean_dir, env=env).returncode
+        == 0
+    )
     resumed = make_settings(tmp_path, lake=str(tmp_path / "lake"))
     clean = make_settings(clean_dir, lake=str(clean_dir / "lake"))
-    for name, keys in [("silver.smartsensor.sensor_readings", ("dt", "sensor_id")),
-                       ("smartsensor.regional_daily", ("region", "dt")),
-                       ("smartsensor.sensor_monthly", ("sensor_id", "month"))]:
+    for name, keys in [
+        ("silver.smartsensor.sensor_readings", ("dt", "sensor_id")),
+        ("smartsensor.regional_daily", ("region", "dt")),
+        ("smartsensor.sensor_monthly", ("sensor_id", "month")),
+    ]:
         a, b = query(f"SELECT * FROM {name}", resumed), query(f"SELECT * FROM {name}", clean)
         assert_same_rows(a, b, keys, ignore=("processed_at", "ingestion_timestamp"))

@@ -22,8 +22,7 @@ VOLATILE = {"processed_at", "ingestion_timestamp"}
 
 
 def run(settings: Settings, start: dt.date = JAN1, end: dt.date = JAN31, **kwargs):
-    return run_pipeline("smartsensor", settings=settings, start_date=start, end_date=end,
-                        **kwargs)
+    return run_pipeline("smartsensor", settings=settings, start_date=start, end_date=end, **kwargs)
 
 
 def table(settings: Settings, name: str, order: str) -> pa.Table:
@@ -103,8 +102,9 @@ def test_second_run_extracts_nothing(settings: Settings, api: StubServer) -> Non
     assert DeltaTableIO(lake, "silver/smartsensor/sensor_readings").version() == version
 
 
-def test_incremental_run_equals_a_clean_run(settings: Settings, tmp_path: Path,
-                                            api: StubServer) -> None:
+def test_incremental_run_equals_a_clean_run(
+    settings: Settings, tmp_path: Path, api: StubServer
+) -> None:
     run(settings, JAN1, JAN15)
     later = run(settings, JAN1, JAN31)
     assert later.metrics["extract"]["rows_out"] == 9 * 16  # only Jan 16..31
@@ -113,9 +113,11 @@ def test_incremental_run_equals_a_clean_run(settings: Settings, tmp_path: Path,
     assert_same_tables(settings, clean)
 
 
-TABLES = [("silver.smartsensor.sensor_readings", ("dt", "sensor_id")),
-          ("smartsensor.regional_daily", ("region", "dt")),
-          ("smartsensor.sensor_monthly", ("sensor_id", "month"))]
+TABLES = [
+    ("silver.smartsensor.sensor_readings", ("dt", "sensor_id")),
+    ("smartsensor.regional_daily", ("region", "dt")),
+    ("smartsensor.sensor_monthly", ("sensor_id", "month")),
+]
 
 
 def assert_same_tables(a: Settings, b: Settings) -> None:
@@ -131,7 +133,8 @@ def test_rerun_same_dates_with_full_refresh_has_no_duplicates(settings: Settings
     assert record.metrics["extract"]["rows_out"] == 279
     counts = query(
         "SELECT count(*) AS n, count(DISTINCT (dt, sensor_id)) AS k "
-        "FROM silver.smartsensor.sensor_readings", settings,
+        "FROM silver.smartsensor.sensor_readings",
+        settings,
     ).to_pylist()[0]
     assert counts == {"n": 279, "k": 279}
 
@@ -160,10 +163,22 @@ def test_check_failure_stops_the_run_before_extract(settings: Settings, api: Stu
 
 def test_a_429_storm_is_survived(settings: Settings, api: StubServer) -> None:
     api.faults = Faults(rate_429=0.6, retry_after=0.01, seed=7)
-    record = run_pipeline("smartsensor", settings=settings.model_copy(update={
-        "pipelines": {"smartsensor": {**settings.pipelines["smartsensor"],
-                                      "request_attempts": 30, "check_max_attempts": 20}}}),
-        start_date=JAN1, end_date=JAN31)
+    record = run_pipeline(
+        "smartsensor",
+        settings=settings.model_copy(
+            update={
+                "pipelines": {
+                    "smartsensor": {
+                        **settings.pipelines["smartsensor"],
+                        "request_attempts": 30,
+                        "check_max_attempts": 20,
+                    }
+                }
+            }
+        ),
+        start_date=JAN1,
+        end_date=JAN31,
+    )
     assert record.status == "succeeded", record.error
     assert api.status_counts.get(429, 0) > 5
     n = query("SELECT count(*) AS n FROM silver.smartsensor.sensor_readings", settings)
@@ -175,8 +190,11 @@ def test_failed_sensors_are_reported_and_fetched_next_run(tmp_path: Path) -> Non
     down = {"on": True}
 
     def archive(params: dict[str, list[str]]) -> tuple[int, dict]:
-        if down["on"] and float(params["latitude"][0]) == broken.latitude and float(
-                params["longitude"][0]) == broken.longitude:
+        if (
+            down["on"]
+            and float(params["latitude"][0]) == broken.latitude
+            and float(params["longitude"][0]) == broken.longitude
+        ):
             return 503, {"error": True, "reason": "maintenance"}
         return archive_handler(params)
 
@@ -184,8 +202,9 @@ def test_failed_sensors_are_reported_and_fetched_next_run(tmp_path: Path) -> Non
         settings = make_settings(tmp_path, api_url=server.url, request_attempts=2)
         first = run(settings)
         assert first.status == "partial"
-        assert first.metrics["extract"]["failed_sensors"] == {broken.sensor_id: (
-            "weather API unavailable: HTTP 503")}
+        assert first.metrics["extract"]["failed_sensors"] == {
+            broken.sensor_id: ("weather API unavailable: HTTP 503")
+        }
         assert any(broken.sensor_id in w for w in first.metrics["warnings"])
         down["on"] = False
         second = run(settings)
@@ -193,3 +212,25 @@ def test_failed_sensors_are_reported_and_fetched_next_run(tmp_path: Path) -> Non
     assert second.metrics["extract"]["rows_out"] == 31  # only the sensor that failed
     n = query("SELECT count(*) AS n FROM silver.smartsensor.sensor_readings", settings)
     assert n.to_pylist() == [{"n": 279}]
+
+
+def test_retention_deletes_old_consumed_loads_only(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import strata.lake.bronze as bronze
+
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=200)
+    ids = iter(range(10))
+    monkeypatch.setattr(
+        bronze, "new_load_id", lambda: int(long_ago.strftime("%Y%m%d%H%M%S")) * 1000 + next(ids)
+    )
+    first = run(settings, JAN1, JAN15)
+    # Both loads are older than the 90-day retention; silver consumed the responses.
+    assert first.metrics["housekeeping"]["bronze_loads_deleted"] == 2
+    assert list(bronze.Bronze(open_lake(settings), "smartsensor", "responses").loads()) == []
+    monkeypatch.undo()
+
+    second = run(settings, JAN1, JAN15)  # the checkpoint went with the loads: fetched again
+    assert second.metrics["housekeeping"]["bronze_loads_deleted"] == 0
+    n = query("SELECT count(*) AS n FROM silver.smartsensor.sensor_readings", settings)
+    assert n.to_pylist() == [{"n": 9 * 15}]

@@ -47,12 +47,14 @@ class LakeCatalog:
         self.lake = lake
 
     def tables(self, pipeline: str | None = None) -> list[TableRef]:
-        found = []
+        found: list[TableRef] = []
         for layer in LAYERS:
             for owner in self.lake.list_dirs(layer):
                 if pipeline and owner != pipeline:
                     continue
-                found.extend(TableRef(layer, owner, n) for n in self.lake.list_dirs(f"{layer}/{owner}"))
+                found.extend(
+                    TableRef(layer, owner, n) for n in self.lake.list_dirs(f"{layer}/{owner}")
+                )
         return sorted(found)
 
     def delta(self, ref: TableRef) -> DeltaTableIO:

@@ -16,23 +16,35 @@ from strata.cli import render
 from strata.config import Settings, load_settings
 from strata.errors import ConfigError, StrataError
 
-app = typer.Typer(help="Strata: hybrid medallion data pipelines.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Strata: hybrid medallion data pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 out = Console()
 err = Console(stderr=True)
 _state: dict[str, Any] = {"debug": False}
 
-LakeOpt = Annotated[str | None, typer.Option("--lake", help="Lake folder or s3://bucket/prefix "
-                                             "(default: ./lake or STRATA_LAKE).")]
+LakeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lake", help="Lake folder or s3://bucket/prefix (default: ./lake or STRATA_LAKE)."
+    ),
+]
 EnvOpt = Annotated[str | None, typer.Option("--env", help="Profile: dev or prod.")]
 
 
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-          verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
     _state["debug"] = debug
-    logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose or debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -51,8 +63,12 @@ def pipelines() -> None:
     for name in pipeline_names():
         spec = get_pipeline(name)
         pipeline = spec.build(spec.options({}))
-        table.add_row(name, " → ".join(s.name for s in pipeline.steps),
-                      ", ".join(spec.models()), spec.description)
+        table.add_row(
+            name,
+            " → ".join(s.name for s in pipeline.steps),
+            ", ".join(spec.models()),
+            spec.description,
+        )
     out.print(table)
 
 
@@ -71,8 +87,9 @@ def run(
     lake: LakeOpt = None,
     env: EnvOpt = None,
     engine: Annotated[str, typer.Option(help="Execution engine.")] = "duckdb",
-    full_refresh: Annotated[bool, typer.Option("--full-refresh",
-                                               help="Ignore checkpoints, rebuild.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Ignore checkpoints, rebuild.")
+    ] = False,
     start_date: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
     end_date: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -81,10 +98,16 @@ def run(
     from strata.session import describe_run, run_pipeline
 
     settings = _settings(lake, env)
-    record = run_pipeline(pipeline, settings=settings, engine=engine, full_refresh=full_refresh,
-                          start_date=_date(start_date, "--start-date"),
-                          end_date=_date(end_date, "--end-date"),
-                          show_progress=not quiet and sys.stderr.isatty(), console=err)
+    record = run_pipeline(
+        pipeline,
+        settings=settings,
+        engine=engine,
+        full_refresh=full_refresh,
+        start_date=_date(start_date, "--start-date"),
+        end_date=_date(end_date, "--end-date"),
+        show_progress=not quiet and sys.stderr.isatty(),
+        console=err,
+    )
     details = describe_run(settings, record.run_id) or {"attempts": []}
     out.print(render.steps_table(details["attempts"]))
     models = _models(record.metrics)
@@ -96,8 +119,10 @@ def run(
     for warning in record.metrics.get("warnings", []):
         err.print(f"[yellow]warning:[/] {warning}")
     duration = f"{record.duration:.2f}s" if record.duration else "-"
-    out.print(f"run {record.run_id} [{render.STATUS_STYLE.get(record.status)}]{record.status}[/]"
-              f" in {duration}; report: {settings.lake}/_runs/{pipeline}/{record.run_id}.json")
+    out.print(
+        f"run {record.run_id} [{render.STATUS_STYLE.get(record.status)}]{record.status}[/]"
+        f" in {duration}; report: {settings.lake}/_runs/{pipeline}/{record.run_id}.json"
+    )
     if record.status == "failed":
         err.print(f"[red]error:[/] {record.error}")
         raise typer.Exit(1)
@@ -106,7 +131,7 @@ def run(
 
 
 def _models(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     for step in metrics.values():
         if isinstance(step, dict):
             found.extend(v for v in step.values() if isinstance(v, dict) and "model" in v)
@@ -127,15 +152,18 @@ def demo(
     summary = []
     for name in pipeline_names():
         err.print(f"[bold]running {name}[/] …")
-        record = run_pipeline(name, settings=settings, console=err,
-                              show_progress=not quiet and sys.stderr.isatty())
+        record = run_pipeline(
+            name, settings=settings, console=err, show_progress=not quiet and sys.stderr.isatty()
+        )
         summary.append(record)
     out.print(render.demo_table(summary))
     failed = [r for r in summary if r.status == "failed"]
     for record in failed:
         err.print(f"[red]error:[/] {record.pipeline}: {record.error}")
-    out.print(f"lake: {settings.lake} — try: strata query \"SELECT * FROM "
-              f"smartsensor.regional_daily LIMIT 5\"")
+    out.print(
+        f'lake: {settings.lake} — try: strata query "SELECT * FROM '
+        f'smartsensor.regional_daily LIMIT 5"'
+    )
     if failed:
         raise typer.Exit(1)
 
@@ -163,8 +191,10 @@ def runs(
 
 @app.command()
 def query(
-    sql: Annotated[str | None, typer.Argument(help="SQL; tables as layer.pipeline.table, "
-                                              "or pipeline.table for gold.")] = None,
+    sql: Annotated[
+        str | None,
+        typer.Argument(help="SQL; tables as layer.pipeline.table, or pipeline.table for gold."),
+    ] = None,
     file: Annotated[Path | None, typer.Option("-f", "--file", help="Read SQL from a file.")] = None,
     lake: LakeOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
@@ -207,8 +237,9 @@ def serve_api(
     """Serve the embedded Open-Meteo archive stand-in until Ctrl-C."""
     from strata.apis import Faults, serve_forever
 
-    serve_forever("127.0.0.1", port, Faults(rate_429=rate_429, rate_5xx=rate_5xx,
-                                            latency_ms=latency_ms))
+    serve_forever(
+        "127.0.0.1", port, Faults(rate_429=rate_429, rate_5xx=rate_5xx, latency_ms=latency_ms)
+    )
 
 
 def main() -> None:

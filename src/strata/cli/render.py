@@ -12,8 +12,15 @@ from rich.table import Table
 
 from strata.runner import AttemptRecord, RunRecord
 
-STATUS_STYLE = {"succeeded": "green", "partial": "yellow", "failed": "red", "running": "cyan",
-                "abandoned": "magenta", "built": "green", "skipped": "dim"}
+STATUS_STYLE = {
+    "succeeded": "green",
+    "partial": "yellow",
+    "failed": "red",
+    "running": "cyan",
+    "abandoned": "magenta",
+    "built": "green",
+    "skipped": "dim",
+}
 
 
 def _status(status: str) -> str:
@@ -33,9 +40,15 @@ def steps_table(attempts: list[AttemptRecord]) -> Table:
         last[attempt.step] = attempt
     for step, attempt in last.items():
         duration = None if attempt.ended_at is None else attempt.ended_at - attempt.started_at
-        table.add_row(step, _status(attempt.status), str(attempt.attempt),
-                      _count(attempt.rows_in), _count(attempt.rows_out), _seconds(duration),
-                      _short(attempt.error))
+        table.add_row(
+            step,
+            _status(attempt.status),
+            str(attempt.attempt),
+            _count(attempt.rows_in),
+            _count(attempt.rows_out),
+            _seconds(duration),
+            _short(attempt.error),
+        )
     return table
 
 
@@ -56,9 +69,15 @@ def models_table(models: list[dict[str, Any]]) -> Table:
     for model in models:
         quality = model.get("quality") or {}
         score = quality.get("score")
-        table.add_row(model["model"], _status(model["status"]), _count(model.get("rows_in")),
-                      _count(model.get("rows_out")), _count(model.get("quarantined")),
-                      "-" if score is None else f"{score:.1f}", str(model.get("version")))
+        table.add_row(
+            model["model"],
+            _status(model["status"]),
+            _count(model.get("rows_in")),
+            _count(model.get("rows_out")),
+            _count(model.get("quarantined")),
+            "-" if score is None else f"{score:.1f}",
+            str(model.get("version")),
+        )
     return table
 
 
@@ -78,27 +97,53 @@ def demo_table(records: list[RunRecord]) -> Table:
     for column in ("pipeline", "status", "tables", "rows", "duration", "quality score"):
         table.add_column(column, justify="left" if column in ("pipeline", "status") else "right")
     for record in records:
-        models = [m for step in record.metrics.values() if isinstance(step, dict)
-                  for m in step.values() if isinstance(m, dict) and "model" in m]
+        models = [
+            m
+            for step in record.metrics.values()
+            if isinstance(step, dict)
+            for m in step.values()
+            if isinstance(m, dict) and "model" in m
+        ]
         scores = [m["quality"]["score"] for m in models if m.get("quality")]
         score = f"{sum(scores) / len(scores):.1f}" if scores else "-"
-        table.add_row(record.pipeline, _status(record.status), str(len(models)),
-                      f"{sum(m.get('rows_out') or 0 for m in models):,}",
-                      _seconds(record.duration), score)
+        table.add_row(
+            record.pipeline,
+            _status(record.status),
+            str(len(models)),
+            f"{sum(m.get('rows_out') or 0 for m in models):,}",
+            _seconds(record.duration),
+            score,
+        )
     return table
 
 
 def history_table(runs: list[RunRecord]) -> Table:
     table = Table(title="runs", title_justify="left")
-    for column in ("run id", "pipeline", "status", "profile", "engine", "started", "duration",
-                   "error"):
+    for column in (
+        "run id",
+        "pipeline",
+        "status",
+        "profile",
+        "engine",
+        "started",
+        "duration",
+        "error",
+    ):
         table.add_column(column)
     for run in runs:
         from datetime import UTC, datetime
 
         started = datetime.fromtimestamp(run.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(run.run_id, run.pipeline, _status(run.status), run.profile or "",
-                      run.engine or "", started, _seconds(run.duration), (run.error or "")[:80])
+        table.add_row(
+            run.run_id,
+            run.pipeline,
+            _status(run.status),
+            run.profile or "",
+            run.engine or "",
+            started,
+            _seconds(run.duration),
+            (run.error or "")[:80],
+        )
     return table
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -16,7 +16,7 @@ import pyarrow.dataset as ds
 from strata.errors import unknown_name
 from strata.quality import QualityReport, Rule
 
-Relation = pa.Table | ds.Dataset | pa.RecordBatchReader
+Relation: TypeAlias = pa.Table | ds.Dataset | pa.RecordBatchReader
 
 
 class Engine(ABC):

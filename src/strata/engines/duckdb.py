@@ -19,15 +19,18 @@ class DuckDBEngine(Engine):
     dialect = "duckdb"
     runs_python_udfs = True
 
-    def __init__(self, threads: int = 2, temp_directory: Path | None = None,
-                 memory_limit: str | None = None) -> None:
+    def __init__(
+        self, threads: int = 2, temp_directory: Path | None = None, memory_limit: str | None = None
+    ) -> None:
         # Extensions are never installed or loaded on the fly: nothing may be downloaded at run
         # time, and without ICU every timestamp is handled in UTC.
-        self.con = duckdb.connect(config={
-            "threads": threads,
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        })
+        self.con = duckdb.connect(
+            config={
+                "threads": threads,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            }
+        )
         if temp_directory is not None:
             # Lets DuckDB spill to disk instead of failing when a batch outgrows memory.
             temp_directory.mkdir(parents=True, exist_ok=True)

@@ -164,8 +164,10 @@ class Bronze:
     def read(self, manifest: Manifest) -> pa.Table:
         """The data of one load as Arrow."""
         folder = self._load_dir(manifest.load_id)
-        tables = [READERS[manifest.format](self.lake.read_bytes(f"{folder}/{f.name}"))
-                  for f in manifest.files]
+        tables = [
+            READERS[manifest.format](self.lake.read_bytes(f"{folder}/{f.name}"))
+            for f in manifest.files
+        ]
         try:
             return pa.concat_tables(tables, promote_options="permissive")
         except pa.ArrowInvalid as exc:

@@ -87,10 +87,10 @@ class DeltaTableIO:
 
     def _write(self, data: pa.Table, mode: str, **kwargs: Any) -> None:
         try:
-            write_deltalake(
+            write_deltalake(  # type: ignore[call-overload]
                 self.uri,
                 data,
-                mode=mode,  # type: ignore[arg-type]
+                mode=mode,
                 schema_mode="merge",
                 storage_options=self.lake.storage_options,
                 **kwargs,
@@ -105,8 +105,12 @@ class DeltaTableIO:
         watermarks: Sequence[Watermark] = (),
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._write(data, "append", partition_by=partition_by or None,
-                    commit_properties=_commit(watermarks, metadata))
+        self._write(
+            data,
+            "append",
+            partition_by=partition_by or None,
+            commit_properties=_commit(watermarks, metadata),
+        )
 
     def overwrite(
         self,
@@ -116,8 +120,12 @@ class DeltaTableIO:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Replace the whole table in one commit (old files stay for time travel)."""
-        self._write(data, "overwrite", partition_by=partition_by or None,
-                    commit_properties=_commit(watermarks, metadata))
+        self._write(
+            data,
+            "overwrite",
+            partition_by=partition_by or None,
+            commit_properties=_commit(watermarks, metadata),
+        )
 
     def replace_partitions(
         self,
@@ -131,8 +139,13 @@ class DeltaTableIO:
             self.append(data, partition_by, watermarks, metadata)
             return
         predicate = partition_predicate(data, partition_by)
-        self._write(data, "overwrite", partition_by=partition_by, predicate=predicate,
-                    commit_properties=_commit(watermarks, metadata))
+        self._write(
+            data,
+            "overwrite",
+            partition_by=partition_by,
+            predicate=predicate,
+            commit_properties=_commit(watermarks, metadata),
+        )
 
     def merge(
         self,
@@ -154,7 +167,11 @@ class DeltaTableIO:
         try:
             result = (
                 table.merge(
-                    data, predicate, source_alias="s", target_alias="t", merge_schema=True,
+                    data,
+                    predicate,
+                    source_alias="s",
+                    target_alias="t",
+                    merge_schema=True,
                     commit_properties=_commit(watermarks, metadata),
                 )
                 .when_matched_update_all()
@@ -170,8 +187,9 @@ class DeltaTableIO:
         table = self._table()
         if table is None:
             return []
-        return table.vacuum(retention_hours=retention_hours, dry_run=False,
-                            enforce_retention_duration=False)
+        return table.vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+        )
 
 
 def partition_predicate(data: pa.Table, partition_by: list[str], alias: str = "") -> str:

@@ -28,8 +28,10 @@ class Lake:
 
     def __post_init__(self) -> None:
         parsed = urlparse(self.uri)
-        endpoint = self.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
-            "AWS_ENDPOINT_URL"
+        endpoint = (
+            self.s3_endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
         )
         self.s3_endpoint_url = endpoint
         if parsed.scheme == "s3":
@@ -46,7 +48,9 @@ class Lake:
             self.root = local.as_posix()
             self.uri = self.root
         else:
-            raise StorageError(f"unsupported lake URI {self.uri!r}: use a folder or s3://bucket/prefix")
+            raise StorageError(
+                f"unsupported lake URI {self.uri!r}: use a folder or s3://bucket/prefix"
+            )
 
     @property
     def is_local(self) -> bool:

@@ -67,8 +67,14 @@ def render(model: Model, incremental: bool, variables: dict[str, Any] | None = N
 class ModelBuilder:
     """Builds the models of one pipeline run on one engine."""
 
-    def __init__(self, engine: Engine, catalog: LakeCatalog, run_id: str,
-                 full_refresh: bool = False, variables: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        catalog: LakeCatalog,
+        run_id: str,
+        full_refresh: bool = False,
+        variables: dict[str, Any] | None = None,
+    ) -> None:
         self.engine = engine
         self.catalog = catalog
         self.run_id = run_id
@@ -94,8 +100,9 @@ class ModelBuilder:
     def _app_id(self, model: Model, ref: TableRef) -> str:
         return f"{model.qualified_name}<-{ref}"
 
-    def _register(self, model: Model, target: DeltaTableIO, ref: TableRef,
-                  incremental: bool) -> _Input:
+    def _register(
+        self, model: Model, target: DeltaTableIO, ref: TableRef, incremental: bool
+    ) -> _Input:
         previous = target.watermark(self._app_id(model, ref))
         if ref.layer == "bronze":
             after = previous if incremental else None
@@ -113,8 +120,9 @@ class ModelBuilder:
         changed = ref.path != model.table_path and version != previous
         return _Input(ref, version, changed, 0)
 
-    def _execute(self, model: Model, target: DeltaTableIO, sql: str, inputs: list[_Input],
-                 incremental: bool) -> ModelResult:
+    def _execute(
+        self, model: Model, target: DeltaTableIO, sql: str, inputs: list[_Input], incremental: bool
+    ) -> ModelResult:
         output = self._query(model, sql)
         self.engine.register(OUTPUT, output)
         passed, quarantined, report = self.engine.check_quality(
@@ -124,8 +132,11 @@ class ModelBuilder:
         metrics = self._metrics(model, passed)
         if quarantined.num_rows:
             self._quarantine(model, quarantined, inputs)
-        marks = [Watermark(self._app_id(model, i.ref), i.watermark) for i in inputs
-                 if i.ref.path != model.table_path]
+        marks = [
+            Watermark(self._app_id(model, i.ref), i.watermark)
+            for i in inputs
+            if i.ref.path != model.table_path
+        ]
         meta = {"strata.run_id": self.run_id, "strata.model": model.qualified_name}
         self._write(model, target, passed, marks, meta, incremental)
         return ModelResult(
@@ -150,11 +161,20 @@ class ModelBuilder:
             return {}
         select = ", ".join(f"{expr} AS {name}" for name, expr in model.metrics.items())
         row = self._query(model, f"SELECT {select} FROM {PASSED}").to_pylist()[0]
-        return {k: (float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, int) else v)
-                for k, v in row.items()}
+        return {
+            k: (float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, int) else v)
+            for k, v in row.items()
+        }
 
-    def _write(self, model: Model, target: DeltaTableIO, data: pa.Table,
-               marks: list[Watermark], meta: dict[str, Any], incremental: bool) -> None:
+    def _write(
+        self,
+        model: Model,
+        target: DeltaTableIO,
+        data: pa.Table,
+        marks: list[Watermark],
+        meta: dict[str, Any],
+        incremental: bool,
+    ) -> None:
         partition_by = list(model.partition_by)
         if model.materialized == "table" or not incremental:
             target.overwrite(data, partition_by, marks, meta)

@@ -34,8 +34,15 @@ MATERIALIZATIONS = ("table", "incremental")
 STRATEGIES = ("merge", "append", "replace_partitions")
 LAYERS = ("silver", "gold")
 KEYS = {
-    "layer", "materialized", "unique_key", "partition_by", "incremental_strategy", "rules",
-    "metrics", "description", "order_by",
+    "layer",
+    "materialized",
+    "unique_key",
+    "partition_by",
+    "incremental_strategy",
+    "rules",
+    "metrics",
+    "description",
+    "order_by",
 }
 
 
@@ -89,10 +96,12 @@ def _config(path: Path, text: str) -> tuple[dict[str, Any], str]:
 def load_model(path: Path, pipeline: str) -> Model:
     """Parse one model file."""
     config, body = _config(path, path.read_text())
-    materialized = _choice("materialization", config.get("materialized", "table"),
-                           MATERIALIZATIONS, path)
-    strategy = _choice("incremental strategy", config.get("incremental_strategy", "merge"),
-                       STRATEGIES, path)
+    materialized = _choice(
+        "materialization", config.get("materialized", "table"), MATERIALIZATIONS, path
+    )
+    strategy = _choice(
+        "incremental strategy", config.get("incremental_strategy", "merge"), STRATEGIES, path
+    )
     unique_key = tuple(config.get("unique_key", ()))
     if materialized == "incremental" and strategy == "merge" and not unique_key:
         raise ConfigError(f"{path}: an incremental merge model needs a unique_key")

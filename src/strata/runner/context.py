@@ -75,10 +75,15 @@ class RunContext:
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[Progress]:
         """A Rich progress bar for a long step (silent when progress is off)."""
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=self.console, disable=not self.show_progress,
-                      transient=True) as bar:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(
+            *columns, console=self.console, disable=not self.show_progress, transient=True
+        ) as bar:
             bar.add_task(description, total=total)
             yield bar
 

@@ -33,8 +33,12 @@ class Retry:
     def matches(self, error: BaseException) -> bool:
         return isinstance(error, self.errors)
 
-    def delay(self, retry_number: int, error: BaseException | None = None,
-              rng: random.Random | None = None) -> float:
+    def delay(
+        self,
+        retry_number: int,
+        error: BaseException | None = None,
+        rng: random.Random | None = None,
+    ) -> float:
         delay = self.interval * self.backoff_rate ** (retry_number - 1)
         if self.max_delay is not None:
             delay = min(delay, self.max_delay)

@@ -28,8 +28,12 @@ def new_run_id() -> str:
 class Runner:
     """Executes pipelines with Step Functions semantics and records every attempt."""
 
-    def __init__(self, store: RunStore, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.store = store
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -37,9 +41,15 @@ class Runner:
     def run(self, pipeline: Pipeline, ctx: RunContext) -> RunRecord:
         """Run every step in order; the returned record says how it went (never raises for a
         failed step: the failure is in `record.error`). Raises LeaseHeld if another run is on."""
-        record = RunRecord(ctx.run_id, pipeline.name, "running", time.time(),
-                           profile=ctx.settings.profile, engine=ctx.engine_name,
-                           params=_params(ctx))
+        record = RunRecord(
+            ctx.run_id,
+            pipeline.name,
+            "running",
+            time.time(),
+            profile=ctx.settings.profile,
+            engine=ctx.engine_name,
+            params=_params(ctx),
+        )
         ttl = ctx.settings.lease_ttl_seconds
         with Lease(self.store, pipeline.name, ctx.run_id, ttl) as lease:
             self.store.mark_abandoned(pipeline.name)
@@ -80,13 +90,18 @@ class Runner:
             started = time.time()
             try:
                 result = step.fn(ctx) or StepResult()
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded, then judged
+            except Exception as exc:
                 self._record(ctx, step, attempt, "failed", started, error=_one_line(exc))
                 delay = self._retry_delay(step, exc, retries_done)
                 if delay is None:
                     raise StepFailed(step.name, ctx.run_id, exc) from exc
-                log.warning("step %s attempt %d failed (%s); retrying in %.2fs",
-                            step.name, attempt, _one_line(exc), delay)
+                log.warning(
+                    "step %s attempt %d failed (%s); retrying in %.2fs",
+                    step.name,
+                    attempt,
+                    _one_line(exc),
+                    delay,
+                )
                 self.sleep(delay)
                 continue
             self._record(ctx, step, attempt, "succeeded", started, result)
@@ -108,16 +123,33 @@ class Runner:
             if clause.matches(failure.cause):
                 try:
                     clause.handler(ctx, failure.cause)
-                except Exception:  # noqa: BLE001 - a failing alert must not hide the failure
+                except Exception:
                     log.exception("failure handler of step %s failed", step.name)
                 return
 
-    def _record(self, ctx: RunContext, step: Step, attempt: int, status: str, started: float,
-                result: StepResult | None = None, error: str | None = None) -> None:
-        self.store.record_attempt(AttemptRecord(
-            ctx.run_id, step.name, attempt, status, started, time.time(),
-            result.rows_in if result else None, result.rows_out if result else None, error,
-        ))
+    def _record(
+        self,
+        ctx: RunContext,
+        step: Step,
+        attempt: int,
+        status: str,
+        started: float,
+        result: StepResult | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.store.record_attempt(
+            AttemptRecord(
+                ctx.run_id,
+                step.name,
+                attempt,
+                status,
+                started,
+                time.time(),
+                result.rows_in if result else None,
+                result.rows_out if result else None,
+                error,
+            )
+        )
 
     def _report(self, ctx: RunContext, record: RunRecord) -> None:
         """A JSON run report in the lake (`_runs/<pipeline>/<run_id>.json`) for people and tools."""
@@ -134,8 +166,12 @@ class Runner:
 
 
 def _params(ctx: RunContext) -> dict[str, Any]:
-    return {"lake": ctx.lake.uri, "full_refresh": ctx.full_refresh,
-            "start_date": ctx.start_date, "end_date": ctx.end_date}
+    return {
+        "lake": ctx.lake.uri,
+        "full_refresh": ctx.full_refresh,
+        "start_date": ctx.start_date,
+        "end_date": ctx.end_date,
+    }
 
 
 def _step_metrics(result: StepResult) -> dict[str, Any]:

@@ -114,26 +114,48 @@ class RunStore:
         with self._connect() as con:
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run.run_id, run.pipeline, run.status, run.started_at, run.ended_at,
-                 run.profile, run.engine, run.error, json.dumps(run.params, default=str),
-                 json.dumps(run.metrics, default=str)),
+                (
+                    run.run_id,
+                    run.pipeline,
+                    run.status,
+                    run.started_at,
+                    run.ended_at,
+                    run.profile,
+                    run.engine,
+                    run.error,
+                    json.dumps(run.params, default=str),
+                    json.dumps(run.metrics, default=str),
+                ),
             )
 
     def finish_run(self, run: RunRecord) -> None:
         with self._connect() as con:
             con.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ?, metrics = ? WHERE run_id = ?",
-                (run.status, run.ended_at, run.error, json.dumps(run.metrics, default=str),
-                 run.run_id),
+                (
+                    run.status,
+                    run.ended_at,
+                    run.error,
+                    json.dumps(run.metrics, default=str),
+                    run.run_id,
+                ),
             )
 
     def record_attempt(self, attempt: AttemptRecord) -> None:
         with self._connect() as con:
             con.execute(
                 "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (attempt.run_id, attempt.step, attempt.attempt, attempt.status,
-                 attempt.started_at, attempt.ended_at, attempt.rows_in, attempt.rows_out,
-                 attempt.error),
+                (
+                    attempt.run_id,
+                    attempt.step,
+                    attempt.attempt,
+                    attempt.status,
+                    attempt.started_at,
+                    attempt.ended_at,
+                    attempt.rows_in,
+                    attempt.rows_out,
+                    attempt.error,
+                ),
             )
 
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
@@ -173,7 +195,8 @@ class RunStore:
         cutoff = time.time() - older_than_days * 86400
         with self._connect() as con:
             con.execute(
-                "DELETE FROM attempts WHERE run_id IN (SELECT run_id FROM runs WHERE started_at < ?)",
+                "DELETE FROM attempts WHERE run_id IN "
+                "(SELECT run_id FROM runs WHERE started_at < ?)",
                 (cutoff,),
             )
             cur = con.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,))
@@ -181,5 +204,16 @@ class RunStore:
 
 
 def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
-    *head, params, metrics = row
-    return RunRecord(*head, params=json.loads(params or "{}"), metrics=json.loads(metrics or "{}"))
+    run_id, pipeline, status, started, ended, profile, engine, error, params, metrics = row
+    return RunRecord(
+        run_id,
+        pipeline,
+        status,
+        started,
+        ended,
+        profile,
+        engine,
+        error,
+        params=json.loads(params or "{}"),
+        metrics=json.loads(metrics or "{}"),
+    )

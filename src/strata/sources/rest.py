@@ -72,10 +72,17 @@ def retry_after_seconds(value: str | None) -> float | None:
 class RestSource:
     """GET JSON from one endpoint."""
 
-    def __init__(self, url: str, *, name: str = "api", concurrency: int = 16,
-                 timeout: float = 30.0, retry: RetryPolicy | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str = "api",
+        concurrency: int = 16,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.url = url
         self.name = name
         self.concurrency = concurrency
@@ -93,13 +100,15 @@ class RestSource:
             response = await self._send(client, params)
             return _json(self.name, response), response
 
-    def fetch_all(self, fetches: Sequence[Fetch],
-                  on_done: Callable[[Fetched], None] | None = None) -> list[Fetched]:
+    def fetch_all(
+        self, fetches: Sequence[Fetch], on_done: Callable[[Fetched], None] | None = None
+    ) -> list[Fetched]:
         """All fetches, `concurrency` at a time; results in the order given."""
         return asyncio.run(self._fetch_all(fetches, on_done))
 
-    async def _fetch_all(self, fetches: Sequence[Fetch],
-                         on_done: Callable[[Fetched], None] | None) -> list[Fetched]:
+    async def _fetch_all(
+        self, fetches: Sequence[Fetch], on_done: Callable[[Fetched], None] | None
+    ) -> list[Fetched]:
         gate = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency)
         async with self._client(limits) as client:
@@ -114,8 +123,9 @@ class RestSource:
             return list(await asyncio.gather(*(one(f) for f in fetches)))
 
     def _client(self, limits: httpx.Limits | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.timeout, transport=self.transport,
-                                 limits=limits or httpx.Limits())
+        return httpx.AsyncClient(
+            timeout=self.timeout, transport=self.transport, limits=limits or httpx.Limits()
+        )
 
     async def _send(self, client: httpx.AsyncClient, params: dict[str, Any]) -> httpx.Response:
         try:
@@ -126,11 +136,13 @@ class RestSource:
             raise SourceUnavailable(self.name, f"connection error: {exc}") from exc
         if response.status_code in RETRY_STATUSES:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-            raise SourceUnavailable(self.name, f"HTTP {response.status_code}", retry_after,
-                                    response.status_code)
+            raise SourceUnavailable(
+                self.name, f"HTTP {response.status_code}", retry_after, response.status_code
+            )
         if response.status_code >= 400:
-            raise SourceError(f"{self.name} answered HTTP {response.status_code}: "
-                              f"{response.text[:200]}")
+            raise SourceError(
+                f"{self.name} answered HTTP {response.status_code}: {response.text[:200]}"
+            )
         return response
 
     async def _fetch(self, client: httpx.AsyncClient, fetch: Fetch) -> Fetched:
@@ -139,8 +151,13 @@ class RestSource:
             attempt += 1
             try:
                 response = await self._send(client, fetch.params)
-                return Fetched(fetch.key, True, response.status_code, _json(self.name, response),
-                               attempts=attempt)
+                return Fetched(
+                    fetch.key,
+                    True,
+                    response.status_code,
+                    _json(self.name, response),
+                    attempts=attempt,
+                )
             except SourceUnavailable as exc:
                 if attempt >= self.retry.attempts:
                     return Fetched(fetch.key, False, exc.status, error=str(exc), attempts=attempt)
@@ -153,5 +170,7 @@ def _json(name: str, response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise SourceError(f"{name} answered HTTP {response.status_code} with invalid JSON: "
-                          f"{response.text[:120]!r}") from exc
+        raise SourceError(
+            f"{name} answered HTTP {response.status_code} with invalid JSON: "
+            f"{response.text[:120]!r}"
+        ) from exc

@@ -31,8 +31,14 @@ def _sorted_rows(table: pa.Table, keys: Sequence[str]) -> list[dict[str, Any]]:
     return table.sort_by([(k, "ascending") for k in keys]).to_pylist()
 
 
-def assert_same_rows(left: pa.Table, right: pa.Table, keys: Sequence[str], *,
-                     rel: float = 1e-9, ignore: Iterable[str] = ()) -> None:
+def assert_same_rows(
+    left: pa.Table,
+    right: pa.Table,
+    keys: Sequence[str],
+    *,
+    rel: float = 1e-9,
+    ignore: Iterable[str] = (),
+) -> None:
     """Raise TableMismatch naming the first differing row and column."""
     skip = set(ignore)
     left_cols = [c for c in left.column_names if c not in skip]

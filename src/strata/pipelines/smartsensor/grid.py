@@ -14,12 +14,13 @@ class Sensor:
     longitude: float
 
 
-def sensor_grid(count: int, centre_lat: float, centre_lon: float, span: float = 0.5,
-                region_size: int = 2) -> list[Sensor]:
+def sensor_grid(
+    count: int, centre_lat: float, centre_lon: float, span: float = 0.5, region_size: int = 2
+) -> list[Sensor]:
     """`count` sensors row by row on a ceil(√count)-wide grid spanning `span` degrees.
 
     The seed put every sensor in its own region, so its "regional" aggregates were just the
-    sensor's own values; here a region is a `region_size` × `region_size` block of cells.
+    sensor's own values; here a region is a `region_size` x `region_size` block of cells.
     """
     side = math.ceil(math.sqrt(count))
     step = span / side
@@ -27,10 +28,12 @@ def sensor_grid(count: int, centre_lat: float, centre_lon: float, span: float = 
     sensors = []
     for k in range(count):
         i, j = divmod(k, side)
-        sensors.append(Sensor(
-            sensor_id=f"SENSOR_{k + 1:04d}",
-            region=f"ZONE_{i // region_size}_{j // region_size}",
-            latitude=round(lat0 + i * step, 4),
-            longitude=round(lon0 + j * step, 4),
-        ))
+        sensors.append(
+            Sensor(
+                sensor_id=f"SENSOR_{k + 1:04d}",
+                region=f"ZONE_{i // region_size}_{j // region_size}",
+                latitude=round(lat0 + i * step, 4),
+                longitude=round(lon0 + j * step, 4),
+            )
+        )
     return sensors

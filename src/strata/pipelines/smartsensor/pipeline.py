@@ -19,6 +19,7 @@ from strata.apis import DAILY_VARIABLES, open_meteo_server
 from strata.errors import SourceError
 from strata.pipelines.smartsensor.grid import Sensor, sensor_grid
 from strata.runner import Pipeline, Retry, RunContext, Step, StepResult
+from strata.runner.housekeeping import housekeeping_step
 from strata.sources import Fetch, Fetched, RestSource, RetryPolicy
 
 NAME = "smartsensor"
@@ -61,14 +62,24 @@ def _base_url(ctx: RunContext, options: Options) -> str:
 
 def _archive(ctx: RunContext, options: Options, concurrency: int = 1) -> RestSource:
     retry = RetryPolicy(attempts=options.request_attempts, max_delay=options.max_retry_after)
-    return RestSource(_base_url(ctx, options) + ARCHIVE, name="weather API",
-                      concurrency=concurrency, timeout=options.request_timeout, retry=retry)
+    return RestSource(
+        _base_url(ctx, options) + ARCHIVE,
+        name="weather API",
+        concurrency=concurrency,
+        timeout=options.request_timeout,
+        retry=retry,
+    )
 
 
 def _params(sensor: Sensor, start: date, end: date) -> dict[str, Any]:
-    return {"latitude": sensor.latitude, "longitude": sensor.longitude,
-            "start_date": start.isoformat(), "end_date": end.isoformat(),
-            "daily": ",".join(DAILY_VARIABLES), "timezone": "UTC"}
+    return {
+        "latitude": sensor.latitude,
+        "longitude": sensor.longitude,
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "daily": ",".join(DAILY_VARIABLES),
+        "timezone": "UTC",
+    }
 
 
 def _window(ctx: RunContext, options: Options) -> tuple[date, date]:
@@ -84,15 +95,22 @@ def check(ctx: RunContext, options: Options) -> StepResult:
     sensor = _grid(options)[0]
     day = datetime.now(UTC).date() - timedelta(days=2)
     started = datetime.now(UTC)
-    result: dict[str, Any] = {"checked_at": started.isoformat(), "run_id": ctx.run_id,
-                              "job_name": f"{NAME}-check"}
+    result: dict[str, Any] = {
+        "checked_at": started.isoformat(),
+        "run_id": ctx.run_id,
+        "job_name": f"{NAME}-check",
+    }
     try:
         body, response = _archive(ctx, options).get(_params(sensor, day, day))
-        result |= {"status": "SUCCESS", "http_status": response.status_code,
-                   "latency_ms": round(response.elapsed.total_seconds() * 1000, 1),
-                   "rate_limit": {k: v for k, v in response.headers.items()
-                                  if k.lower().startswith("x-ratelimit")},
-                   "days_returned": len(body.get("daily", {}).get("time", []))}
+        result |= {
+            "status": "SUCCESS",
+            "http_status": response.status_code,
+            "latency_ms": round(response.elapsed.total_seconds() * 1000, 1),
+            "rate_limit": {
+                k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit")
+            },
+            "days_returned": len(body.get("daily", {}).get("time", [])),
+        }
     except Exception as exc:
         result |= {"status": "FAILURE", "error": type(exc).__name__, "error_message": str(exc)}
         raise
@@ -103,8 +121,13 @@ def check(ctx: RunContext, options: Options) -> StepResult:
 
 
 def _grid(options: Options) -> list[Sensor]:
-    return sensor_grid(options.sensors, options.centre_lat, options.centre_lon,
-                       options.grid_span, options.region_size)
+    return sensor_grid(
+        options.sensors,
+        options.centre_lat,
+        options.centre_lon,
+        options.grid_span,
+        options.region_size,
+    )
 
 
 def last_extracted(ctx: RunContext) -> dict[str, date]:
@@ -135,9 +158,16 @@ def plan(ctx: RunContext, options: Options) -> list[tuple[Sensor, date, date]]:
 
 
 def _line(sensor: Sensor, fetched: Fetched) -> str:
-    return json.dumps({"sensor_id": sensor.sensor_id, "region": sensor.region,
-                       "latitude": sensor.latitude, "longitude": sensor.longitude,
-                       "fetched_at": fetched.fetched_at, "response": fetched.body})
+    return json.dumps(
+        {
+            "sensor_id": sensor.sensor_id,
+            "region": sensor.region,
+            "latitude": sensor.latitude,
+            "longitude": sensor.longitude,
+            "fetched_at": fetched.fetched_at,
+            "response": fetched.body,
+        }
+    )
 
 
 def extract(ctx: RunContext, options: Options) -> StepResult:
@@ -156,17 +186,32 @@ def extract(ctx: RunContext, options: Options) -> StepResult:
         sample = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
         raise SourceError(f"no sensor could be fetched ({len(failed)} failed: {sample})")
     rows = sum(len(r.body.get("daily", {}).get("time", [])) for r in good)
-    position = {"sensors": {r.key: [by_key[r.key][1].isoformat(), by_key[r.key][2].isoformat()]
-                            for r in good}, "failed": failed}
+    position = {
+        "sensors": {
+            r.key: [by_key[r.key][1].isoformat(), by_key[r.key][2].isoformat()] for r in good
+        },
+        "failed": failed,
+    }
     data = "\n".join(_line(by_key[r.key][0], r) for r in good).encode() + b"\n"
-    manifest = ctx.bronze("responses").write("responses.jsonl", data, fmt="jsonl",
-                                             run_id=ctx.run_id, source_position=position)
-    warnings = [f"sensor {k} failed after retries ({v}); it is retried on the next run"
-                for k, v in sorted(failed.items())]
-    return StepResult(rows_in=len(fetches), rows_out=rows, warnings=warnings, metrics={
-        "sensors_fetched": len(good), "sensors_failed": len(failed), "load_id": manifest.load_id,
-        "requests": sum(r.attempts for r in results), "failed_sensors": failed,
-    })
+    manifest = ctx.bronze("responses").write(
+        "responses.jsonl", data, fmt="jsonl", run_id=ctx.run_id, source_position=position
+    )
+    warnings = [
+        f"sensor {k} failed after retries ({v}); it is retried on the next run"
+        for k, v in sorted(failed.items())
+    ]
+    return StepResult(
+        rows_in=len(fetches),
+        rows_out=rows,
+        warnings=warnings,
+        metrics={
+            "sensors_fetched": len(good),
+            "sensors_failed": len(failed),
+            "load_id": manifest.load_id,
+            "requests": sum(r.attempts for r in results),
+            "failed_sensors": failed,
+        },
+    )
 
 
 def refine(ctx: RunContext) -> StepResult:
@@ -180,20 +225,38 @@ def publish(ctx: RunContext) -> StepResult:
 def build(options: BaseModel) -> Pipeline:
     """The SmartSensor pipeline for the given options."""
     assert isinstance(options, Options)
-    check_retry = Retry(interval=options.check_retry_interval,
-                        max_attempts=options.check_max_attempts,
-                        backoff_rate=options.check_backoff_rate)
+    check_retry = Retry(
+        interval=options.check_retry_interval,
+        max_attempts=options.check_max_attempts,
+        backoff_rate=options.check_backoff_rate,
+    )
     return Pipeline(
         name=NAME,
         description=DESCRIPTION,
         steps=[
-            Step("check", lambda ctx: check(ctx, options), retry=(check_retry,),
-                 description="one health request to the API; failure stops the run"),
-            Step("extract", lambda ctx: extract(ctx, options),
-                 description="raw API responses for every sensor into bronze"),
-            Step("refine", refine, runs_on="engine",
-                 description="typed, deduplicated, quality-checked silver readings"),
-            Step("publish", publish, runs_on="engine",
-                 description="gold regional_daily and sensor_monthly"),
+            Step(
+                "check",
+                lambda ctx: check(ctx, options),
+                retry=(check_retry,),
+                description="one health request to the API; failure stops the run",
+            ),
+            Step(
+                "extract",
+                lambda ctx: extract(ctx, options),
+                description="raw API responses for every sensor into bronze",
+            ),
+            Step(
+                "refine",
+                refine,
+                runs_on="engine",
+                description="typed, deduplicated, quality-checked silver readings",
+            ),
+            Step(
+                "publish",
+                publish,
+                runs_on="engine",
+                description="gold regional_daily and sensor_monthly",
+            ),
+            housekeeping_step(),
         ],
     )

@@ -1,0 +1,69 @@
+"""Retention, as the profile's `data_retention_days` sets it (the seed's S3 lifecycle rules).
+
+Bronze loads older than the retention are deleted once every model reading them has committed
+past them (a load nobody reads, like a health-check result, only needs to be old). Delta tables
+are vacuumed at the same horizon, which bounds how far back time travel reaches.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from strata.catalog import TableRef
+from strata.lake.delta import DeltaTableIO
+from strata.runner.context import RunContext
+from strata.runner.pipeline import Step, StepResult
+
+
+def load_time(load_id: int) -> datetime:
+    """When a load was written (its id is UTC YYYYMMDDHHMMSSmmm)."""
+    return datetime.strptime(str(load_id // 1000), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def _consumed_up_to(ctx: RunContext, entity: str) -> int | None:
+    """The lowest bronze watermark among models reading `entity`; None if no model reads it."""
+    source = TableRef("bronze", ctx.pipeline, entity)
+    marks = []
+    for model in ctx.models.values():
+        mark = DeltaTableIO(ctx.lake, model.table_path).watermark(
+            f"{model.qualified_name}<-{source}"
+        )
+        if mark is not None:
+            marks.append(mark)
+    return min(marks) if marks else None
+
+
+def _expire_bronze(ctx: RunContext, cutoff: datetime) -> int:
+    deleted = 0
+    for entity in ctx.lake.list_dirs(f"bronze/{ctx.pipeline}"):
+        consumed = _consumed_up_to(ctx, entity)
+        bronze = ctx.bronze(entity)
+        for manifest in list(bronze.loads()):
+            old = load_time(manifest.load_id) < cutoff
+            if old and (consumed is None or manifest.load_id <= consumed):
+                bronze.delete(manifest)
+                deleted += 1
+    return deleted
+
+
+def housekeeping(ctx: RunContext) -> StepResult:
+    days = ctx.settings.data_retention_days
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    deleted = _expire_bronze(ctx, cutoff)
+    vacuumed = 0
+    for model in ctx.models.values():
+        vacuumed += len(DeltaTableIO(ctx.lake, model.table_path).vacuum(days * 24))
+    return StepResult(
+        metrics={
+            "bronze_loads_deleted": deleted,
+            "files_vacuumed": vacuumed,
+            "retention_days": days,
+        }
+    )
+
+
+def housekeeping_step() -> Step:
+    """The retention step to end a pipeline with."""
+    return Step(
+        "housekeeping", housekeeping, description="delete expired bronze loads, vacuum Delta tables"
+    )
