@@ -202,6 +202,11 @@ def test_state_path_rules(tmp_path: Path) -> None:
     assert Settings(lake="s3://bucket", state_dir=str(tmp_path)).state_path == tmp_path
 
 
+def test_state_path_of_a_file_uri_lake_is_beside_the_lake(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    assert Settings(lake=f"file://{lake}").state_path == lake / "_strata"
+
+
 def test_settings_are_frozen_and_strict() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):

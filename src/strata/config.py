@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -50,9 +51,10 @@ class Settings(BaseModel):
         """Where run history and leases live: `state_dir`, else beside a local lake."""
         if self.state_dir:
             return Path(self.state_dir)
-        if "://" in self.lake:
+        parsed = urlparse(self.lake)
+        if parsed.scheme not in ("", "file"):
             return Path(".strata")
-        return Path(self.lake) / "_strata"
+        return Path(parsed.path if parsed.scheme else self.lake) / "_strata"
 
 
 def find_config_file(start: Path | None = None) -> Path | None:

@@ -68,7 +68,11 @@ class LeaseHeld(TransientError):
 
 
 class SourceError(TerminalError):
-    """A source answered with data we cannot use."""
+    """A source answered with data we cannot use (`status`: the HTTP status, if any)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class ModelError(TerminalError):

@@ -46,7 +46,10 @@ def test_write_creates_load_dir_and_manifest(bronze: Bronze, lake: Lake, tmp_pat
     assert on_disk["rows"] == 3
     assert on_disk["source_position"] == {"page": 3}
     assert on_disk["reused"] is False
-    assert on_disk["schema"] == [{"name": "id", "type": "int64"}, {"name": "name", "type": "string"}]
+    assert on_disk["schema"] == [
+        {"name": "id", "type": "int64"},
+        {"name": "name", "type": "string"},
+    ]
     [file] = on_disk["files"]
     assert file == {
         "name": "events.jsonl",

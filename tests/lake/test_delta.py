@@ -107,11 +107,6 @@ def test_partition_predicate_literals() -> None:
     assert sorted(multi.split(" OR ")) == ["(n = 1 AND f = true)", "(n = 2 AND f = false)"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: replace_partitions with an empty batch builds the predicate 'k IN ()' "
-    "(or '' for several columns), which delta-rs rejects; it should be a no-op commit",
-)
 def test_replace_partitions_with_an_empty_batch_keeps_the_table(table: DeltaTableIO) -> None:
     table.append(pa.table({"k": ["a", "b"], "v": [1, 2]}), partition_by=["k"])
     empty = pa.table({"k": pa.array([], pa.string()), "v": pa.array([], pa.int64())})
@@ -173,15 +168,23 @@ def test_several_watermarks_in_one_commit(table: DeltaTableIO) -> None:
     assert table.watermark("c") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: delta-rs raises a bare Exception ('Cast error: ...') on a column type clash; "
-    "DeltaTableIO._write wraps only DeltaError/OSError/ArrowException, so it is no StrataError",
-)
-def test_write_type_clash_is_a_storage_error(table: DeltaTableIO) -> None:
-    table.append(pa.table({"id": [1]}))
-    with pytest.raises(StorageError, match="cannot write Delta table"):
-        table.append(pa.table({"id": ["not a number"]}))
+@pytest.mark.parametrize("how", ["append", "merge"])
+def test_write_type_clash_is_a_storage_error(table: DeltaTableIO, how: str) -> None:
+    table.append(pa.table({"id": [1], "v": [1]}))
+    clash = pa.table({"id": [2], "v": ["not a number"]})
+    with pytest.raises(StorageError, match="Delta table"):
+        if how == "append":
+            table.append(clash)
+        else:
+            table.merge(clash, ["id"])
+
+
+def test_merge_of_an_empty_batch_still_commits_the_watermark(table: DeltaTableIO) -> None:
+    table.merge(pa.table({"id": [1]}), ["id"], watermarks=[Watermark("src", 1)])
+    empty = pa.table({"id": pa.array([], pa.int64())})
+    table.merge(empty, ["id"], watermarks=[Watermark("src", 2)])
+    assert rows(table) == [{"id": 1}]
+    assert table.watermark("src") == 2
 
 
 def test_corrupt_table_is_a_storage_error(lake: Lake, table: DeltaTableIO) -> None:

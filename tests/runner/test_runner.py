@@ -420,23 +420,31 @@ def test_expired_lease_is_taken_over_and_stale_run_abandoned(env: Env) -> None:
     assert env.store.run("elsewhere").status == "running"  # another pipeline's run
 
 
-class NoRenewStore(RunStore):
-    """A store whose lease can never be renewed (another run took it)."""
+class StolenLeaseStore(RunStore):
+    """A store whose lease renewals fail once `stolen` is set (another run took the lease)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.stolen = threading.Event()
 
     def renew_lease(self, pipeline: str, owner: str, ttl: float) -> bool:
-        return False
+        if self.stolen.is_set():
+            return False
+        return super().renew_lease(pipeline, owner, ttl)
 
 
-def wait_for_lease_thread() -> None:
+def steal_lease(ctx: RunContext, store: StolenLeaseStore) -> None:
+    """Steal the lease, then wait until the heartbeat has noticed (its thread ends)."""
+    store.stolen.set()
     for thread in threading.enumerate():
-        if thread.name == f"lease-{PIPELINE}":
+        if thread.name == f"lease-{ctx.pipeline}":
             thread.join(timeout=5)
             assert not thread.is_alive()
 
 
 def lost_lease_env(tmp_path: Path) -> Env:
     env = Env(tmp_path, lease_ttl_seconds=0.03)
-    env.store = NoRenewStore(env.settings.state_path)
+    env.store = StolenLeaseStore(env.settings.state_path)
     env.runner = Runner(env.store, sleep=env.sleeps)
     return env
 
@@ -445,19 +453,16 @@ def test_lost_lease_stops_before_the_next_step(tmp_path: Path) -> None:
     env = lost_lease_env(tmp_path)
     later = failing(then=StepResult())
     with pytest.raises(LeaseLost, match="before step 'later'"):
-        env.run(Step("first", lambda ctx: wait_for_lease_thread()), Step("later", later))
+        env.run(Step("first", lambda ctx: steal_lease(ctx, env.store)), Step("later", later))
     assert later.calls == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a LeaseLost escapes Runner._steps without setting record.status, so "
-    "finish_run stores the run as 'running' (and the report says 'running')",
-)
 def test_lost_lease_is_recorded_as_failed(tmp_path: Path) -> None:
     env = lost_lease_env(tmp_path)
     ctx = env.ctx("lost")
-    pipeline = Pipeline(PIPELINE, [Step("first", lambda c: wait_for_lease_thread()), Step("b", failing())])
+    pipeline = Pipeline(
+        PIPELINE, [Step("first", lambda c: steal_lease(c, env.store)), Step("b", failing())]
+    )
     with pytest.raises(LeaseLost):
         env.runner.run(pipeline, ctx)
     stored = env.store.run("lost")
@@ -498,9 +503,7 @@ def test_history_is_pruned_by_log_retention(tmp_path: Path) -> None:
     now = time.time()
     for run_id, age_days in (("old", 10), ("recent", 3)):
         env.store.start_run(RunRecord(run_id, PIPELINE, "succeeded", now - age_days * 86400))
-        env.store.record_attempt(
-            AttemptRecord(run_id, "s", 1, "succeeded", now - age_days * 86400)
-        )
+        env.store.record_attempt(AttemptRecord(run_id, "s", 1, "succeeded", now - age_days * 86400))
     record = env.run(Step("s", failing()))
     assert env.store.run("old") is None
     assert env.store.attempts("old") == []

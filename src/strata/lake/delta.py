@@ -95,7 +95,7 @@ class DeltaTableIO:
                 storage_options=self.lake.storage_options,
                 **kwargs,
             )
-        except (DeltaError, OSError, pa.ArrowException) as exc:
+        except Exception as exc:  # delta-rs raises bare Exceptions for cast errors
             raise StorageError(f"cannot write Delta table {self.uri}: {exc}") from exc
 
     def append(
@@ -135,7 +135,8 @@ class DeltaTableIO:
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Overwrite only the partitions present in `data`, in one commit."""
-        if not self.exists():
+        if not self.exists() or data.num_rows == 0:
+            # An empty batch replaces nothing, but its watermarks must still commit.
             self.append(data, partition_by, watermarks, metadata)
             return
         predicate = partition_predicate(data, partition_by)
@@ -157,7 +158,9 @@ class DeltaTableIO:
     ) -> dict[str, int]:
         """Upsert by `unique_key` in one commit; creates the table on first use."""
         table = self._table()
-        if table is None:
+        if table is None or data.num_rows == 0:
+            # delta-rs makes no commit for an empty merge; an empty append still carries the
+            # watermarks, so a batch that was entirely quarantined is not re-read forever.
             self.append(data, partition_by, watermarks, metadata)
             return {"num_target_rows_inserted": data.num_rows, "num_target_rows_updated": 0}
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in unique_key)
@@ -178,7 +181,7 @@ class DeltaTableIO:
                 .when_not_matched_insert_all()
                 .execute()
             )
-        except (DeltaError, OSError, pa.ArrowException) as exc:
+        except Exception as exc:  # delta-rs raises bare Exceptions for cast errors
             raise StorageError(f"cannot merge into Delta table {self.uri}: {exc}") from exc
         return {k: int(v) for k, v in result.items() if isinstance(v, int)}
 

@@ -109,7 +109,7 @@ class ModelBuilder:
             data, ids = self.catalog.read_bronze(ref, after)
             self.engine.register(ref.relation, data)
             mark = max(ids) if ids else (previous or 0)
-            return _Input(ref, mark, bool(ids), data.num_rows)
+            return _Input(ref, mark, bool(ids) and mark != previous, data.num_rows)
         table = self.catalog.delta(ref)
         dataset = table.dataset()
         if dataset is None:

@@ -56,6 +56,9 @@ class Runner:
             self.store.start_run(record)
             try:
                 self._steps(pipeline, ctx, record, lease)
+            except BaseException as exc:  # recorded, then re-raised: never left 'running'
+                record.status, record.error = "failed", _one_line(exc)
+                raise
             finally:
                 ctx.close()
                 record.ended_at = time.time()

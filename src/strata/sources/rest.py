@@ -65,8 +65,12 @@ def retry_after_seconds(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (ValueError, TypeError):
+        return None  # malformed: fall back to our own backoff
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 class RestSource:
@@ -141,7 +145,8 @@ class RestSource:
             )
         if response.status_code >= 400:
             raise SourceError(
-                f"{self.name} answered HTTP {response.status_code}: {response.text[:200]}"
+                f"{self.name} answered HTTP {response.status_code}: {response.text[:200]}",
+                status=response.status_code,
             )
         return response
 
@@ -163,7 +168,7 @@ class RestSource:
                     return Fetched(fetch.key, False, exc.status, error=str(exc), attempts=attempt)
                 await asyncio.sleep(self.retry.delay(attempt, exc.retry_after, self.rng))
             except SourceError as exc:
-                return Fetched(fetch.key, False, None, error=str(exc), attempts=attempt)
+                return Fetched(fetch.key, False, exc.status, error=str(exc), attempts=attempt)
 
 
 def _json(name: str, response: httpx.Response) -> Any:
@@ -172,5 +177,6 @@ def _json(name: str, response: httpx.Response) -> Any:
     except ValueError as exc:
         raise SourceError(
             f"{name} answered HTTP {response.status_code} with invalid JSON: "
-            f"{response.text[:120]!r}"
+            f"{response.text[:120]!r}",
+            status=response.status_code,
         ) from exc
