@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import jinja2
@@ -161,10 +162,8 @@ class ModelBuilder:
             return {}
         select = ", ".join(f"{expr} AS {name}" for name, expr in model.metrics.items())
         row = self._query(model, f"SELECT {select} FROM {PASSED}").to_pylist()[0]
-        return {
-            k: (float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, int) else v)
-            for k, v in row.items()
-        }
+        # DECIMAL results (e.g. round(…, 2)) become floats so the run history stays JSON.
+        return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
 
     def _write(
         self,
