@@ -46,6 +46,8 @@ def test_tables_counts_and_values(settings: Settings) -> None:
     assert silver.num_rows == 9 * 31
     regional = table(settings, "smartsensor.regional_daily", "region, dt")
     assert regional.num_rows == 4 * 31  # 3x3 grid, 2x2 regions → 4 regions
+    assert "_quality_warnings" in silver.column_names  # silver has warn rules
+    assert "_quality_warnings" not in regional.column_names  # gold has only block rules
     monthly = table(settings, "smartsensor.sensor_monthly", "sensor_id")
     assert monthly.num_rows == 9
     assert monthly.column("days").to_pylist() == [31] * 9

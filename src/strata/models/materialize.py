@@ -21,6 +21,7 @@ from strata.errors import ModelError, StrataError
 from strata.lake.delta import DeltaTableIO, Watermark
 from strata.models.model import Model
 from strata.quality import QualityReport
+from strata.quality.report import WARNINGS_COLUMN
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 OUTPUT = "__strata_model_output"
@@ -129,6 +130,9 @@ class ModelBuilder:
         passed, quarantined, report = self.engine.check_quality(
             OUTPUT, list(model.rules), model.qualified_name
         )
+        if not any(rule.severity == "warn" for rule in model.rules):
+            # Without warn rules the flag column would always be NULL: keep the table clean.
+            passed = passed.drop_columns([WARNINGS_COLUMN])
         self.engine.register(PASSED, passed)
         metrics = self._metrics(model, passed)
         if quarantined.num_rows:
