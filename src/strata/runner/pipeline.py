@@ -92,7 +92,6 @@ class Pipeline:
     steps: list[Step]
     description: str = ""
     catch: tuple[Catch, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
         for step in self.steps:
