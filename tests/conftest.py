@@ -86,3 +86,54 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("STRATA_"):
             monkeypatch.delenv(key)
+
+
+PG_SERVER = os.environ.get("STRATA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_SERVER = os.environ.get("STRATA_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
+
+
+def _database_name(request: pytest.FixtureRequest) -> str:
+    import uuid
+
+    stem = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:30]
+    return f"st_{stem}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the local server (dropped afterwards).
+
+    The server must run (`.ci/run` starts it); a missing server fails the test, never skips it.
+    """
+    import adbc_driver_postgresql.dbapi as pg
+
+    from strata.db import DatabaseUrl
+
+    name = _database_name(request)
+    admin = pg.connect(PG_SERVER, autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield DatabaseUrl.parse(PG_SERVER).with_database(name).url
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def mysql_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty MariaDB/MySQL database on the local server (dropped afterwards)."""
+    import pymysql
+
+    from strata.db import DatabaseUrl
+
+    name = _database_name(request)
+    server = DatabaseUrl.parse(MYSQL_SERVER)
+    admin = pymysql.connect(
+        host=server.host, port=server.port or 3306, user=server.user, password=server.password or ""
+    )
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    yield server.with_database(name).url
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()

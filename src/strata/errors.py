@@ -8,12 +8,14 @@ step at once::
     ├── ConfigError            bad or missing settings, unknown names
     ├── TransientError         worth retrying: timeouts, 429, 5xx, a lease held by another run
     │   ├── SourceUnavailable
+    │   ├── DatabaseUnavailable  a database could not be reached (connection refused, restart)
     │   └── LeaseHeld
     ├── TerminalError          retrying cannot help
     │   ├── SourceError        a source answered, but with something unusable
     │   ├── ModelError         a SQL model failed to compile or run
     │   ├── QualityError       a blocking quality rule failed above its threshold
-    │   └── StorageError       the lake could not be read or written
+    │   ├── StorageError       the lake could not be read or written
+    │   └── WarehouseError     a warehouse load was refused (the target is left unchanged)
     ├── StepFailed             a pipeline step failed (wraps the cause)
     ├── LeaseLost              a run lost its lease mid-run
     └── MissingDependency      an optional extra is not installed
@@ -54,6 +56,15 @@ class SourceUnavailable(TransientError):
         super().__init__(f"{source} unavailable: {reason}")
 
 
+class DatabaseUnavailable(TransientError):
+    """A database could not be reached; `url` is already redacted (no password)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"database {url} unavailable: {reason}")
+
+
 class LeaseHeld(TransientError):
     """Another run holds the pipeline's lease."""
 
@@ -90,6 +101,15 @@ class QualityError(TerminalError):
 
 class StorageError(TerminalError):
     """The lake or the state store could not be read or written."""
+
+
+class WarehouseError(TerminalError):
+    """A warehouse load failed; the transaction was rolled back, so the target is unchanged."""
+
+    def __init__(self, table: str, reason: str) -> None:
+        self.table = table
+        self.reason = reason
+        super().__init__(f"warehouse table {table}: {reason}")
 
 
 class LeaseLost(StrataError):
