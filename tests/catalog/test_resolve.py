@@ -166,7 +166,8 @@ def test_catalog_opens_tables(lake: Lake) -> None:
 def test_read_bronze_after_the_last_load_is_empty(lake: Lake) -> None:
     catalog = LakeCatalog(lake)
     ref = TableRef("bronze", "sensors", "responses")
-    data, ids = catalog.read_bronze(ref)
-    assert data.num_rows == 2 and len(ids) == 1
-    empty, none = catalog.read_bronze(ref, after=ids[0])
-    assert none == [] and empty.num_rows == 0 and empty.column_names == ["_load_id"]
+    first = catalog.read_bronze(ref)
+    assert first.data.num_rows == 2 and first.rows == 2 and len(first.load_ids) == 1
+    after = catalog.read_bronze(ref, after=first.load_ids[0])
+    assert after.load_ids == [] and after.rows == 0
+    assert isinstance(after.data, pa.Table) and after.data.column_names == ["_load_id"]

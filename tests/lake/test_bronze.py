@@ -142,3 +142,54 @@ def test_delete_removes_load_and_hash_marker(bronze: Bronze, lake: Lake) -> None
     assert back.reused is False
     assert back.load_id != gone.load_id
     assert bronze.read(back).to_pylist() == [{"id": 2, "value": 20}]
+
+
+TYPED = pa.table(
+    {
+        "id": pa.array([1, 2, 3, 4], pa.int32()),
+        "price": pa.array(["1.25", None, "-3.10", "0.00"], pa.string()).cast(pa.decimal128(10, 2)),
+        "at": pa.array([1_700_000_000_123_456, None, 0, 1], pa.timestamp("us")),
+        "text": ['a,"b"', None, "héllo\nwörld 🎉", ""],
+    }
+)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_write_batches_streams_files_and_keeps_exact_types(bronze: Bronze, fmt: str) -> None:
+    reader = TYPED.to_reader(max_chunksize=1)
+    manifest = bronze.write_batches("t", reader, fmt=fmt, run_id="r", rows_per_file=3)
+    assert manifest is not None and manifest.rows == 4
+    assert [f.name for f in manifest.files] == [f"t-00000.{fmt}", f"t-00001.{fmt}"]
+    assert [f.rows for f in manifest.files] == [3, 1]
+    assert bronze.read(manifest).equals(TYPED)  # NULL vs "" and decimals survive CSV too
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_write_batches_stores_identical_content_once(bronze: Bronze, fmt: str) -> None:
+    first = bronze.write_batches("t", TYPED.to_reader(), fmt=fmt, run_id="r1")
+    again = bronze.write_batches("t", TYPED.to_reader(), fmt=fmt, run_id="r2")
+    assert first is not None and again is not None
+    assert again.reused and again.load_id == first.load_id
+    assert len(list(bronze.loads())) == 1
+
+
+def test_write_batches_of_nothing_writes_no_load(bronze: Bronze) -> None:
+    empty = TYPED.slice(0, 0)
+    assert bronze.write_batches("t", empty.to_reader(), run_id="r") is None
+    assert list(bronze.loads()) == []
+
+
+def test_dataset_reads_loads_lazily_with_load_ids_and_unified_schema(bronze: Bronze) -> None:
+    first = bronze.write_batches("t", TYPED.to_reader(), run_id="r")
+    wider = TYPED.slice(0, 1).append_column("extra", pa.array(["x"]))
+    second = bronze.write_batches("t", wider.to_reader(), run_id="r")
+    assert first is not None and second is not None
+    data = bronze.dataset(list(bronze.loads())).to_table()
+    assert data.num_rows == 5
+    assert data.column("_load_id").to_pylist() == [first.load_id] * 4 + [second.load_id]
+    assert data.column("extra").to_pylist() == [None] * 4 + ["x"]
+
+
+def test_load_ids_strictly_increase_even_within_a_millisecond() -> None:
+    ids = [new_load_id() for _ in range(200)]
+    assert ids == sorted(set(ids))

@@ -66,21 +66,40 @@ class LakeCatalog:
     def open(self, ref: TableRef, bronze_after: int | None = None) -> ds.Dataset | pa.Table:
         """The table's current data: a Delta snapshot, or the bronze loads concatenated."""
         if ref.layer == "bronze":
-            return self.read_bronze(ref, bronze_after)[0]
+            return self.read_bronze(ref, bronze_after).data
         dataset = self.delta(ref).dataset()
         if dataset is None:
             raise StorageError(f"table {ref} does not exist in {self.lake.uri}")
         return dataset
 
-    def read_bronze(self, ref: TableRef, after: int | None = None) -> tuple[pa.Table, list[int]]:
-        """Bronze loads after a load id, concatenated, with the load ids they came from."""
+    def read_bronze(self, ref: TableRef, after: int | None = None) -> BronzeInput:
+        """Bronze loads after a load id with a `_load_id` column, and the ids they came from.
+
+        Parquet and CSV loads stay on disk as one lazily-scanned dataset; JSON loads (small API
+        responses) are read into memory.
+        """
         bronze = self.bronze(ref)
-        tables, ids = [], []
-        for manifest in bronze.loads(after):
+        manifests = list(bronze.loads(after))
+        ids = [m.load_id for m in manifests]
+        rows = sum(m.rows for m in manifests)
+        if manifests and all(m.arrow_schema for m in manifests):
+            with_format = {m.format for m in manifests}
+            if len(with_format) == 1:
+                return BronzeInput(bronze.dataset(manifests), ids, rows)
+        tables = []
+        for manifest in manifests:
             table = bronze.read(manifest)
             column = pa.array([manifest.load_id] * table.num_rows, pa.int64())
             tables.append(table.append_column("_load_id", column))
-            ids.append(manifest.load_id)
         if not tables:
-            return pa.table({"_load_id": pa.array([], pa.int64())}), ids
-        return pa.concat_tables(tables, promote_options="permissive"), ids
+            return BronzeInput(pa.table({"_load_id": pa.array([], pa.int64())}), ids, 0)
+        return BronzeInput(pa.concat_tables(tables, promote_options="permissive"), ids, rows)
+
+
+@dataclass(frozen=True)
+class BronzeInput:
+    """Bronze loads ready to register with an engine."""
+
+    data: pa.Table | ds.Dataset
+    load_ids: list[int]
+    rows: int

@@ -169,6 +169,41 @@ def demo(
 
 
 @app.command()
+def generate(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline whose source to create.")],
+    transactions: Annotated[
+        int | None, typer.Option(help="Sales transactions to generate (default 1,020,500).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Source database URL (default: the pipeline's source_url setting)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data.")] = 42,
+    lake: LakeOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Create a pipeline's sample source database (drops and recreates its tables)."""
+    from strata.pipelines import get_pipeline
+
+    spec = get_pipeline(pipeline)
+    hook = getattr(spec.module, "generate_source", None)
+    if hook is None:
+        raise ConfigError(f"pipeline {pipeline} has no source generator")
+    settings = _settings(lake, env)
+    options = spec.options(settings.pipeline_options(pipeline))
+    url, result = hook(
+        settings, options, transactions=transactions, source=source, seed=seed, console=err
+    )
+    table = Table(title=f"{pipeline} source: {url}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in result.rows.items():
+        table.add_row(name, f"{rows:,}")
+    out.print(table)
+    out.print(f"generated in {result.seconds:.1f} s")
+
+
+@app.command()
 def runs(
     pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline.")] = None,
     lake: LakeOpt = None,

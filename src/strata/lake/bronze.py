@@ -8,17 +8,19 @@ stored once: a content-hash marker points at the load that already holds it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
@@ -57,6 +59,12 @@ class Manifest:
     schema: list[dict[str, str]]
     source_position: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
+    arrow_schema: str = ""  # base64 Arrow IPC schema: exact types for CSV and Parquet loads
+
+    def schema_arrow(self) -> pa.Schema | None:
+        if not self.arrow_schema:
+            return None
+        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(self.arrow_schema)))
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
@@ -68,10 +76,20 @@ class Manifest:
         return cls(**data)
 
 
+_last_load_id = 0
+
+
 def new_load_id() -> int:
-    """A sortable, readable integer id: UTC time as YYYYMMDDHHMMSSmmm."""
+    """A sortable, readable integer id: UTC time as YYYYMMDDHHMMSSmmm.
+
+    Strictly increasing within a process (two loads in one millisecond get consecutive ids), so
+    a load written after another one is never at or below a watermark that consumed it.
+    """
+    global _last_load_id
     now = datetime.now(UTC)
-    return int(now.strftime("%Y%m%d%H%M%S")) * 1000 + now.microsecond // 1000
+    load_id = int(now.strftime("%Y%m%d%H%M%S")) * 1000 + now.microsecond // 1000
+    _last_load_id = max(load_id, _last_load_id + 1)
+    return _last_load_id
 
 
 def schema_of(table: pa.Table) -> list[dict[str, str]]:
@@ -129,6 +147,87 @@ class Bronze:
         self.lake.write_bytes(self._hash_marker(sha), str(load_id).encode())
         return manifest
 
+    def write_batches(
+        self,
+        name: str,
+        batches: pa.RecordBatchReader | Iterable[pa.RecordBatch],
+        *,
+        schema: pa.Schema | None = None,
+        fmt: str = "parquet",
+        run_id: str,
+        source_position: dict[str, Any] | None = None,
+        rows_per_file: int = 1_000_000,
+    ) -> Manifest | None:
+        """Stream record batches into a new load (Parquet or CSV files), memory-bounded.
+
+        Files roll over every `rows_per_file` rows (`<name>-00000.parquet`, …). The content
+        hash covers every file, so a byte-identical extract is stored once. An empty stream
+        writes nothing and returns None.
+        """
+        if fmt not in _BATCH_WRITERS:
+            raise StorageError(f"bronze format {fmt!r} cannot be streamed (parquet or csv)")
+        if isinstance(batches, pa.RecordBatchReader):
+            schema = schema or batches.schema
+        if schema is None:
+            raise StorageError(f"{self.prefix}: a schema is needed to write record batches")
+        load_id = self._fresh_load_id()
+        folder = self._load_dir(load_id)
+        files = _write_files(self.lake, folder, name, fmt, schema, batches, rows_per_file)
+        if not files:
+            self.lake.delete_dir(folder)
+            return None
+        digest = hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest()
+        existing = self._existing(digest)
+        if existing is not None:
+            self.lake.delete_dir(folder)
+            existing.reused = True
+            return existing
+        manifest = Manifest(
+            pipeline=self.pipeline,
+            entity=self.entity,
+            load_id=load_id,
+            run_id=run_id,
+            created_at=datetime.now(UTC).isoformat(),
+            format=fmt,
+            files=files,
+            rows=sum(f.rows for f in files),
+            schema=[{"name": f.name, "type": str(f.type)} for f in schema],
+            source_position=source_position or {},
+            arrow_schema=base64.b64encode(schema.serialize().to_pybytes()).decode(),
+        )
+        self.lake.write_bytes(f"{folder}/{MANIFEST}", manifest.to_json())
+        self.lake.write_bytes(self._hash_marker(digest), str(load_id).encode())
+        return manifest
+
+    def dataset(self, manifests: list[Manifest], load_column: str = "_load_id") -> ds.Dataset:
+        """Parquet/CSV loads as one lazily-read Arrow dataset with a `_load_id` column.
+
+        Nothing is read until a query scans it, so memory does not grow with the load size.
+        Loads with different schemas are unified (new columns are NULL in older loads).
+        """
+        schemas = [m.schema_arrow() for m in manifests]
+        if (
+            not manifests
+            or any(s is None for s in schemas)
+            or len({m.format for m in manifests}) > 1
+        ):
+            raise StorageError(f"{self.prefix}: loads cannot be read as one dataset")
+        unified = pa.unify_schemas(
+            [s for s in schemas if s is not None], promote_options="permissive"
+        )
+        paths, partitions = [], []
+        for manifest in manifests:
+            for f in manifest.files:
+                paths.append(self.lake.path(f"{self._load_dir(manifest.load_id)}/{f.name}"))
+                partitions.append(ds.field(load_column) == pa.scalar(manifest.load_id, pa.int64()))
+        return ds.FileSystemDataset.from_paths(
+            paths,
+            schema=unified.append(pa.field(load_column, pa.int64())),
+            format=_file_format(manifests[0].format, unified),
+            filesystem=self.lake.fs,
+            partitions=partitions,
+        )
+
     def _fresh_load_id(self) -> int:
         load_id = new_load_id()
         while self.lake.exists(self._load_dir(load_id)):
@@ -163,6 +262,8 @@ class Bronze:
 
     def read(self, manifest: Manifest) -> pa.Table:
         """The data of one load as Arrow."""
+        if manifest.format in _BATCH_WRITERS and manifest.arrow_schema:
+            return self.dataset([manifest]).to_table().drop_columns(["_load_id"])
         folder = self._load_dir(manifest.load_id)
         tables = [
             READERS[manifest.format](self.lake.read_bytes(f"{folder}/{f.name}"))
@@ -182,3 +283,98 @@ class Bronze:
             if self.lake.exists(self._hash_marker(f.sha256)):
                 self.lake.fs.delete_file(marker)
         self.lake.delete_dir(folder)
+
+
+class _HashingSink:
+    """A write-only file object that hashes and counts what passes through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5()
+        self.bytes = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        self.sha256.update(view)
+        self.md5.update(view)
+        self.bytes += len(view)
+        self.inner.write(data)
+        return len(view)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _parquet_writer(sink: pa.NativeFile, schema: pa.Schema) -> Any:
+    return pq.ParquetWriter(sink, schema, compression="zstd")
+
+
+def _csv_writer(sink: pa.NativeFile, schema: pa.Schema) -> Any:
+    return pacsv.CSVWriter(sink, schema)
+
+
+_BATCH_WRITERS = {"parquet": _parquet_writer, "csv": _csv_writer}
+
+
+def _file_format(fmt: str, schema: pa.Schema) -> ds.FileFormat:
+    if fmt == "parquet":
+        return ds.ParquetFileFormat()
+    types = {f.name: f.type for f in schema}
+    convert = pacsv.ConvertOptions(
+        column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+    )
+    # An all-NULL row of a one-column table is an empty line: keep it.
+    parse = pacsv.ParseOptions(ignore_empty_lines=False)
+    return ds.CsvFileFormat(parse_options=parse, convert_options=convert)
+
+
+def _write_files(
+    lake: Lake,
+    folder: str,
+    name: str,
+    fmt: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    rows_per_file: int,
+) -> list[BronzeFile]:
+    """Write the stream as numbered files of at most `rows_per_file` rows each."""
+    if lake.is_local:
+        lake.fs.create_dir(lake.path(folder), recursive=True)
+    files: list[BronzeFile] = []
+    current: tuple[str, Any, Any, _HashingSink] | None = None
+    rows = 0
+
+    def finish() -> None:
+        assert current is not None
+        file_name, writer, out, sink = current
+        writer.close()
+        out.close()
+        files.append(
+            BronzeFile(file_name, sink.sha256.hexdigest(), sink.md5.hexdigest(), sink.bytes, rows)
+        )
+
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        if current is not None and rows >= rows_per_file:
+            finish()
+            current, rows = None, 0
+        if current is None:
+            file_name = f"{name}-{len(files):05d}.{fmt}"
+            out = lake.fs.open_output_stream(lake.path(f"{folder}/{file_name}"))
+            sink = _HashingSink(out)
+            writer = _BATCH_WRITERS[fmt](pa.PythonFile(sink, mode="w"), schema)
+            current = (file_name, writer, out, sink)
+        current[1].write_batch(batch.cast(schema) if batch.schema != schema else batch)
+        rows += batch.num_rows
+    if current is not None:
+        finish()
+    return files

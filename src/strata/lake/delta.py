@@ -185,6 +185,22 @@ class DeltaTableIO:
             raise StorageError(f"cannot merge into Delta table {self.uri}: {exc}") from exc
         return {k: int(v) for k, v in result.items() if isinstance(v, int)}
 
+    def delete_keys(self, keys: pa.Table, metadata: dict[str, Any] | None = None) -> int:
+        """Delete the rows whose key (the columns of `keys`) appears in `keys`; one commit.
+
+        Used when the newest version of a key fails a blocking rule: the key's current state is
+        "rejected", exactly as a full rebuild would leave it.
+        """
+        table = self._table()
+        if table is None or keys.num_rows == 0:
+            return 0
+        predicate = partition_predicate(keys, keys.column_names)
+        try:
+            result = table.delete(predicate, commit_properties=_commit((), metadata))
+        except Exception as exc:
+            raise StorageError(f"cannot delete from Delta table {self.uri}: {exc}") from exc
+        return int(result.get("num_deleted_rows", 0))
+
     def vacuum(self, retention_hours: int) -> list[str]:
         """Delete files no longer referenced for longer than the retention."""
         table = self._table()

@@ -108,10 +108,11 @@ class ModelBuilder:
         previous = target.watermark(self._app_id(model, ref))
         if ref.layer == "bronze":
             after = previous if incremental else None
-            data, ids = self.catalog.read_bronze(ref, after)
-            self.engine.register(ref.relation, data)
+            loads = self.catalog.read_bronze(ref, after)
+            self.engine.register(ref.relation, loads.data)
+            ids = loads.load_ids
             mark = max(ids) if ids else (previous or 0)
-            return _Input(ref, mark, bool(ids) and mark != previous, data.num_rows)
+            return _Input(ref, mark, bool(ids) and mark != previous, loads.rows)
         table = self.catalog.delta(ref)
         dataset = table.dataset()
         if dataset is None:
@@ -137,6 +138,11 @@ class ModelBuilder:
         metrics = self._metrics(model, passed)
         if quarantined.num_rows:
             self._quarantine(model, quarantined, inputs)
+            if incremental and model.incremental_strategy == "merge" and model.unique_key:
+                # The newest version of these keys was rejected: drop the older, valid
+                # version too, as a rebuild from scratch would (idempotent if rerun).
+                keys = quarantined.select(list(model.unique_key))
+                target.delete_keys(keys, {"strata.run_id": self.run_id})
         marks = [
             Watermark(self._app_id(model, i.ref), i.watermark)
             for i in inputs

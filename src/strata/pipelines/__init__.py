@@ -20,6 +20,7 @@ from strata.models.model import Model, load_models
 from strata.runner.pipeline import Pipeline
 
 _REGISTRY: dict[str, str] = {
+    "shopease": "strata.pipelines.shopease.pipeline",
     "smartsensor": "strata.pipelines.smartsensor.pipeline",
 }
 

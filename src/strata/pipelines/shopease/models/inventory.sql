@@ -1,0 +1,18 @@
+/* strata
+layer = "silver"
+description = "One row per inventory_id, latest version."
+materialized = "incremental"
+unique_key = ["inventory_id"]
+
+[[rules]]
+type = "not_null"
+column = "inventory_id"
+severity = "block"
+*/
+SELECT * EXCLUDE (_load_id, _row) FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY inventory_id ORDER BY updated_at DESC, _load_id DESC
+    ) AS _row
+    FROM bronze.inventory
+) AS ranked
+WHERE _row = 1
