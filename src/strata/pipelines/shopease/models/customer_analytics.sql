@@ -36,7 +36,7 @@ WITH purchases AS (
         c.city,
         c.state,
         count(*) AS total_purchases,
-        sum(t.quantity) AS total_items_bought,
+        CAST(sum(t.quantity) AS BIGINT) AS total_items_bought,
         CAST(sum(t.total_amount) AS DECIMAL(18, 2)) AS total_spent,
         round(avg(t.total_amount), 2) AS avg_order_value,
         min(t.transaction_date) AS first_purchase_date,

@@ -15,7 +15,7 @@ revenue = "sum(total_revenue)"
 SELECT
     transaction_date AS sales_date,
     count(*) AS total_transactions,
-    sum(quantity) AS total_items_sold,
+    CAST(sum(quantity) AS BIGINT) AS total_items_sold,
     CAST(sum(total_amount) AS DECIMAL(18, 2)) AS total_revenue,
     round(avg(total_amount), 2) AS avg_transaction_value,
     count(DISTINCT customer_id) AS unique_customers,

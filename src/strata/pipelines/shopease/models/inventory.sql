@@ -9,7 +9,8 @@ type = "not_null"
 column = "inventory_id"
 severity = "block"
 */
-SELECT * EXCLUDE (_load_id, _row) FROM (
+SELECT inventory_id, store_id, product_id, quantity_on_hand, reorder_level, last_restocked_at, created_at, updated_at
+FROM (
     SELECT *, row_number() OVER (
         PARTITION BY inventory_id ORDER BY updated_at DESC, _load_id DESC
     ) AS _row

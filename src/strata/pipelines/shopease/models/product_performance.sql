@@ -17,7 +17,7 @@ SELECT
     p.product_name,
     p.category,
     count(t.transaction_id) AS total_orders,
-    sum(t.quantity) AS total_quantity_sold,
+    CAST(sum(t.quantity) AS BIGINT) AS total_quantity_sold,
     CAST(sum(t.total_amount) AS DECIMAL(18, 2)) AS total_revenue,
     round(avg(t.total_amount), 2) AS avg_order_value,
     round(avg(t.quantity), 2) AS avg_quantity_per_order

@@ -9,7 +9,8 @@ type = "not_null"
 column = "manager_id"
 severity = "block"
 */
-SELECT * EXCLUDE (_load_id, _row) FROM (
+SELECT manager_id, trim(manager_name) AS manager_name, lower(trim(email)) AS email, store_id, hire_date, created_at, updated_at
+FROM (
     SELECT *, row_number() OVER (
         PARTITION BY manager_id ORDER BY updated_at DESC, _load_id DESC
     ) AS _row
