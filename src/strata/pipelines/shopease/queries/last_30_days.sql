@@ -3,5 +3,5 @@
 SELECT sales_date, total_transactions, total_items_sold, total_revenue, avg_transaction_value,
        unique_customers
 FROM shopease.daily_sales_summary
-WHERE sales_date > (SELECT max(sales_date) FROM shopease.daily_sales_summary) - INTERVAL 30 DAY
+WHERE sales_date > (SELECT max(sales_date) FROM shopease.daily_sales_summary) - INTERVAL '30 days'
 ORDER BY sales_date DESC
