@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from strata.apis import StubServer
+from strata.apis import Faults, StubServer
 from strata.session import query
 from strata.testing import assert_same_rows
 from tests.conftest import make_settings
@@ -111,6 +111,16 @@ def test_errors_are_one_clear_line(tmp_path: Path, env: dict[str, str]) -> None:
         "--debug", "query", "SELECT * FROM nowhere.t", "--lake", "lake", cwd=tmp_path, env=env
     )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_exit_codes_tell_failed_from_partial(
+    tmp_path: Path, env: dict[str, str], api: StubServer
+) -> None:
+    api.faults = Faults(always_status=500)
+    env = env | {"STRATA_SMARTSENSOR__CHECK_RETRY_INTERVAL": "0.01"}
+    failed = strata("run", "smartsensor", "--lake", "lake", *DATES, cwd=tmp_path, env=env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "step 'check'" in failed.stderr
 
 
 def test_crash_between_bronze_and_silver_then_rerun(

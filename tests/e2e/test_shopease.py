@@ -291,3 +291,38 @@ def test_shopease_end_to_end_matches_the_source(
         assert_rows_match(gold(lake, name), gold(tmp_path / "fresh", name), key, name)
     loads = list(Bronze(Lake(str(lake)), "shopease", "sale_transactions").loads())
     assert len(loads) == 2
+
+
+def test_embedded_defaults_need_no_database_setup(tmp_path: Path) -> None:
+    """No URL configured: an embedded PostgreSQL is started, filled and used as the warehouse."""
+    from strata.db.embedded import embedded_postgres
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
+    env |= {"STRATA_SHOPEASE__TRANSACTIONS": "3000", "COLUMNS": "200"}
+    done = strata("run", "shopease", "--lake", "lake", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    server = embedded_postgres(tmp_path / "lake" / "_strata")
+    rows = fetch(
+        server.with_database("warehouse").url,
+        "SELECT count(*) AS n, sum(total_transactions) AS t FROM shopease.daily_sales_summary",
+    )[0]
+    source = fetch(
+        server.with_database("shopease").url,
+        "SELECT count(*) AS n FROM sale_transactions WHERE quantity > 0 AND unit_price > 0",
+    )[0]
+    assert rows["n"] > 300 and int(rows["t"]) == source["n"]  # NUMERIC sum comes as text
+
+
+def test_unreachable_source_fails_clearly_without_the_password(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    env = env | {
+        "STRATA_SHOPEASE__SOURCE_URL": "postgresql://app:hunter2@127.0.0.1:9/shop",
+        "STRATA_SHOPEASE__CONNECT_ATTEMPTS": "1",
+        "STRATA_SHOPEASE__CONNECT_INTERVAL": "0",
+    }
+    done = strata("run", "shopease", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    output = done.stdout + done.stderr
+    assert "hunter2" not in output
+    assert "database postgresql://app:***@127.0.0.1:9/shop unavailable" in output

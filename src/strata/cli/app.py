@@ -280,7 +280,11 @@ def serve_api(
 def main() -> None:
     """Entry point: one clear line per error, the traceback only with --debug."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's `typer.Exit` code instead of
+        # raising it: pass it on, or a failed run would exit 0.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except StrataError as exc:
         if _state["debug"]:
             raise
