@@ -160,10 +160,9 @@ def demo(
     failed = [r for r in summary if r.status == "failed"]
     for record in failed:
         err.print(f"[red]error:[/] {record.pipeline}: {record.error}")
-    out.print(
-        f'lake: {settings.lake} — try: strata query "SELECT * FROM '
-        f'smartsensor.regional_daily LIMIT 5"'
-    )
+    out.print(f"lake: {settings.lake} — try:")
+    out.print('  strata query "SELECT * FROM smartsensor.regional_daily LIMIT 5"')
+    out.print("  strata query -f src/strata/pipelines/shopease/queries/top_products.sql")
     if failed:
         raise typer.Exit(1)
 
