@@ -284,13 +284,15 @@ def test_shopease_end_to_end_matches_the_source(
     assert extracted["stores"]["rows"] == 0
     check_against_source(lake, source)
 
-    # ... and equals a rebuild from scratch into a fresh lake.
-    fresh = env | {"STRATA_LAKE": str(tmp_path / "fresh")}
+    # ... and equals a rebuild from scratch into a fresh lake (with the seed's CSV bronze).
+    fresh = env | {"STRATA_LAKE": str(tmp_path / "fresh"), "STRATA_SHOPEASE__BRONZE_FORMAT": "csv"}
     run(fresh, tmp_path, "--full-refresh")
     for name, key in GOLD.items():
         assert_rows_match(gold(lake, name), gold(tmp_path / "fresh", name), key, name)
     loads = list(Bronze(Lake(str(lake)), "shopease", "sale_transactions").loads())
-    assert len(loads) == 2
+    assert [m.format for m in loads] == ["parquet", "parquet"]
+    csv = list(Bronze(Lake(str(tmp_path / "fresh")), "shopease", "sale_transactions").loads())
+    assert [m.format for m in csv] == ["csv"]
 
 
 def test_embedded_defaults_need_no_database_setup(tmp_path: Path) -> None:
