@@ -285,32 +285,16 @@ class Bronze:
         self.lake.delete_dir(folder)
 
 
-class _HashingSink:
-    """A write-only file object that hashes and counts what passes through it."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5()
-        self.bytes = 0
-        self.closed = False
-
-    def write(self, data: bytes) -> int:
-        view = memoryview(data)
-        self.sha256.update(view)
-        self.md5.update(view)
-        self.bytes += len(view)
-        self.inner.write(data)
-        return len(view)
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.closed = True
+def _digest(lake: Lake, path: str) -> tuple[str, str, int]:
+    """sha256, md5 and size of a written file, read back in chunks (a Python-level hashing
+    wrapper around the writer's stream made pyarrow buffer the whole file in memory)."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    with lake.fs.open_input_stream(path) as src:
+        while chunk := src.read(8 * 1024 * 1024):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), md5.hexdigest(), size
 
 
 def _parquet_writer(sink: pa.NativeFile, schema: pa.Schema) -> Any:
@@ -349,17 +333,16 @@ def _write_files(
     if lake.is_local:
         lake.fs.create_dir(lake.path(folder), recursive=True)
     files: list[BronzeFile] = []
-    current: tuple[str, Any, Any, _HashingSink] | None = None
+    current: tuple[str, Any, Any] | None = None
     rows = 0
 
     def finish() -> None:
         assert current is not None
-        file_name, writer, out, sink = current
+        file_name, writer, out = current
         writer.close()
         out.close()
-        files.append(
-            BronzeFile(file_name, sink.sha256.hexdigest(), sink.md5.hexdigest(), sink.bytes, rows)
-        )
+        sha, md5, size = _digest(lake, lake.path(f"{folder}/{file_name}"))
+        files.append(BronzeFile(file_name, sha, md5, size, rows))
 
     for batch in batches:
         if batch.num_rows == 0:
@@ -370,9 +353,7 @@ def _write_files(
         if current is None:
             file_name = f"{name}-{len(files):05d}.{fmt}"
             out = lake.fs.open_output_stream(lake.path(f"{folder}/{file_name}"))
-            sink = _HashingSink(out)
-            writer = _BATCH_WRITERS[fmt](pa.PythonFile(sink, mode="w"), schema)
-            current = (file_name, writer, out, sink)
+            current = (file_name, _BATCH_WRITERS[fmt](out, schema), out)
         current[1].write_batch(batch.cast(schema) if batch.schema != schema else batch)
         rows += batch.num_rows
     if current is not None:

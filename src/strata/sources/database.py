@@ -148,25 +148,23 @@ class _Postgres:
         self.con.rollback()
         with self.con.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        where, params, upto = "", [], None
+        where, upto = "", None
         if cursor is not None:
             col_type = info.column(cursor).type
             upto = self._scalar(f"SELECT CAST(max({quote(cursor)}) AS text) FROM {target}")
             if upto is None:
                 where = " WHERE false"
             else:
-                where = f" WHERE {quote(cursor)} <= CAST($1 AS {col_type})"
-                params.append(upto)
+                # Literals, not bind parameters: the driver streams a parameterless query with
+                # COPY, but buffers the whole result of a parameterised one in libpq.
+                where = f" WHERE {quote(cursor)} <= CAST({_literal(upto)} AS {col_type})"
                 if after is not None:
-                    where += f" AND {quote(cursor)} > CAST($2 AS {col_type})"
-                    params.append(after)
-        order = ", ".join(quote(k) for k in info.primary_key)
-        sql = f"SELECT * FROM {target}{where}" + (f" ORDER BY {order}" if order else "")
+                    where += f" AND {quote(cursor)} > CAST({_literal(after)} AS {col_type})"
         cur = self.con.cursor()
         cur.adbc_statement.set_options(
             **{"adbc.postgresql.batch_size_hint_bytes": str(16 * 1024 * 1024)}
         )
-        cur.execute(sql, parameters=tuple(params) or None)
+        cur.execute(f"SELECT * FROM {target}{where}")
         reader = cur.fetch_record_batch()
         schema = _plain_schema(reader.schema)
 
@@ -340,6 +338,11 @@ class _MySql:
 
 
 _DIALECTS: dict[str, Any] = {"postgresql": _Postgres, "mysql": _MySql}
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal (standard quoting: a quote inside is doubled)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _first_line(exc: BaseException) -> str:
