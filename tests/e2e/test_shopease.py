@@ -202,14 +202,15 @@ def check_against_source(lake: Path, url: str) -> None:
         assert_rows_match(gold(lake, name), fetch(url, f"SELECT * FROM ref.{name}"), key, name)
 
 
-def athena_on_source(sql: str) -> str:
-    """A shipped query, pointed at the reference views and written for PostgreSQL."""
+def athena_on_source(sql: str, schema: str = "ref") -> str:
+    """A shipped query, pointed at a PostgreSQL schema (the reference views or the warehouse)
+    and written for PostgreSQL."""
     # The shipped queries are written in the SQL both engines share; parsing them as
     # PostgreSQL keeps their semantics (DuckDB's "/" would be rewritten as float division).
     tree = sqlglot.parse_one(sql, read="postgres")
     for table in tree.find_all(sqlglot.exp.Table):
         table.set("catalog", None)
-        table.set("db", sqlglot.exp.to_identifier("ref"))
+        table.set("db", sqlglot.exp.to_identifier(schema))
     return tree.sql(dialect="postgres")
 
 
@@ -287,6 +288,9 @@ def test_shopease_end_to_end_matches_the_source(
         if file == files[0]:
             assert_same(cli_rows, ours, file.name)
         assert_same(ours, fetch(source, athena_on_source(file.read_text())), file.name)
+        # The warehouse answers it too (gold and the silver tables the queries read are synced).
+        in_warehouse = fetch(source, athena_on_source(file.read_text(), "warehouse"))
+        assert_same(in_warehouse, ours, f"warehouse: {file.name}")
 
     # Changes at the source: the next run extracts only them, and gold still matches.
     changes = apply_changes(source)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -37,11 +37,15 @@ SOURCE_TABLES = (
 )
 SILVER = ("customers", "products", "stores", "inventory", "sales_managers", "transactions")
 GOLD = ("daily_sales_summary", "product_performance", "customer_analytics")
+# Primary keys of the warehouse tables (silver models carry theirs as unique_key).
 GOLD_KEYS = {
-    "daily_sales_summary": ["sales_date"],
-    "product_performance": ["product_id"],
-    "customer_analytics": ["customer_id"],
+    "daily_sales_summary": ("sales_date",),
+    "product_performance": ("product_id",),
+    "customer_analytics": ("customer_id",),
 }
+# What the warehouse gets by default: gold, plus the silver tables the seed's Athena queries
+# read (store performance, payment and channel shares), so the warehouse answers all of them.
+SYNCED = (*GOLD, "transactions", "customers", "products", "stores")
 
 
 class Options(BaseModel):
@@ -62,6 +66,15 @@ class Options(BaseModel):
     generate_if_empty: bool = True
     transactions: int = Field(1_020_500, ge=1)
     sync_to_warehouse: bool = True
+    sync_tables: tuple[str, ...] = SYNCED
+
+    @field_validator("sync_tables")
+    @classmethod
+    def _known_tables(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(SILVER) - set(GOLD))
+        if unknown:
+            raise ValueError(f"unknown tables {unknown}; choose from {[*SILVER, *GOLD]}")
+        return value
     connect_attempts: int = Field(3, ge=1)
     connect_interval: float = Field(2.0, ge=0)
 
@@ -179,7 +192,8 @@ def warehouse_url(ctx: RunContext, options: Options) -> DatabaseUrl:
 
 
 def sync(ctx: RunContext, options: Options) -> StepResult:
-    """Each gold table replaces its warehouse copy in one transaction (readers never see half)."""
+    """Each synced table replaces its warehouse copy in one transaction (bulk COPY, then swap:
+    readers see the old or the new table, never half of one)."""
     if not options.sync_to_warehouse:
         return StepResult(rows_out=0, metrics={"skipped": "sync_to_warehouse = false"})
     from strata.sinks import open_warehouse
@@ -187,15 +201,20 @@ def sync(ctx: RunContext, options: Options) -> StepResult:
     url = warehouse_url(ctx, options)
     metrics: dict[str, Any] = {"warehouse": str(url), "schema": options.warehouse_schema}
     rows = 0
-    with open_warehouse(url.url, schema=options.warehouse_schema) as warehouse:
-        for name in GOLD:
-            dataset = DeltaTableIO(ctx.lake, ctx.models[name].table_path).dataset()
-            if dataset is None:
-                continue
-            reader = dataset.scanner(batch_size=options.batch_rows).to_reader()
-            result = warehouse.load(name, reader, mode="replace", key=GOLD_KEYS[name])
-            metrics[name] = result.to_dict()
-            rows += result.rows
+    with (
+        open_warehouse(url.url, schema=options.warehouse_schema) as warehouse,
+        ctx.progress("sync to warehouse", len(options.sync_tables)) as bar,
+    ):
+        for name in options.sync_tables:
+            model = ctx.models[name]
+            dataset = DeltaTableIO(ctx.lake, model.table_path).dataset()
+            if dataset is not None:
+                reader = dataset.scanner(batch_size=options.batch_rows).to_reader()
+                key = list(model.unique_key or GOLD_KEYS[name])
+                result = warehouse.load(name, reader, mode="replace", key=key)
+                metrics[name] = result.to_dict()
+                rows += result.rows
+            bar.advance(bar.task_ids[0])
     return StepResult(rows_out=rows, metrics=metrics)
 
 
