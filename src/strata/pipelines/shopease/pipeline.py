@@ -67,6 +67,8 @@ class Options(BaseModel):
     transactions: int = Field(1_020_500, ge=1)
     sync_to_warehouse: bool = True
     sync_tables: tuple[str, ...] = SYNCED
+    connect_attempts: int = Field(3, ge=1)
+    connect_interval: float = Field(2.0, ge=0)
 
     @field_validator("sync_tables")
     @classmethod
@@ -75,8 +77,6 @@ class Options(BaseModel):
         if unknown:
             raise ValueError(f"unknown tables {unknown}; choose from {[*SILVER, *GOLD]}")
         return value
-    connect_attempts: int = Field(3, ge=1)
-    connect_interval: float = Field(2.0, ge=0)
 
 
 def source_url(ctx: RunContext, options: Options) -> DatabaseUrl:
