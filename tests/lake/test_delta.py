@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
@@ -200,3 +203,80 @@ def test_vacuum(table: DeltaTableIO) -> None:
     removed = table.vacuum(0)
     assert len(removed) == 1
     assert rows(table) == [{"id": 2}]
+
+
+# --- streamed writes ------------------------------------------------------------------------
+
+
+def reader(table: pa.Table, batch_rows: int = 2) -> pa.RecordBatchReader:
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(batch_rows))
+
+
+def test_writes_take_record_batch_readers(table: DeltaTableIO) -> None:
+    table.append(reader(pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]})))
+    table.overwrite(reader(pa.table({"id": [4, 5, 6, 7], "v": ["d", "e", "f", "g"]})))
+    assert [r["id"] for r in rows(table)] == [4, 5, 6, 7]
+    assert table.version() == 1
+
+
+def test_replace_partitions_from_a_reader_needs_its_partitions(table: DeltaTableIO) -> None:
+    table.append(pa.table({"dt": ["d1", "d2"], "id": [1, 2]}), partition_by=["dt"])
+    batch = pa.table({"dt": ["d2", "d3", "d3"], "id": [20, 30, 31]})
+    with pytest.raises(TypeError, match="partitions"):
+        table.replace_partitions(reader(batch), ["dt"])
+    present = pa.table({"dt": ["d2", "d3"]})
+    table.replace_partitions(
+        reader(batch), ["dt"], watermarks=[Watermark("src", 3)], partitions=present
+    )
+    assert [(r["dt"], r["id"]) for r in rows(table)] == [
+        ("d1", 1),
+        ("d2", 20),
+        ("d3", 30),
+        ("d3", 31),
+    ]
+    assert table.watermark("src") == 3
+    # No partitions means no rows: the watermark still commits, nothing is replaced.
+    empty = pa.table({"dt": pa.array([], pa.string()), "id": pa.array([], pa.int64())})
+    table.replace_partitions(
+        reader(empty), ["dt"], watermarks=[Watermark("src", 4)], partitions=empty.select(["dt"])
+    )
+    assert len(rows(table)) == 4 and table.watermark("src") == 4
+
+
+def test_merge_takes_a_reader(table: DeltaTableIO) -> None:
+    first = table.merge(reader(pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]})), ["id"])
+    assert first == {"num_target_rows_inserted": 3, "num_target_rows_updated": 0}
+    stats = table.merge(reader(pa.table({"id": [3, 4], "v": ["C", "d"]}), 1), ["id"])
+    assert (stats["num_target_rows_inserted"], stats["num_target_rows_updated"]) == (1, 1)
+    assert [r["v"] for r in rows(table)] == ["a", "b", "C", "d"]
+    empty = pa.table({"id": pa.array([], pa.int64()), "v": pa.array([], pa.string())})
+    table.merge(reader(empty), ["id"], watermarks=[Watermark("src", 9)])
+    assert len(rows(table)) == 4 and table.watermark("src") == 9
+
+
+def test_merge_from_a_reader_prunes_by_the_given_partitions(table: DeltaTableIO) -> None:
+    table.merge(pa.table({"dt": ["d1", "d2"], "id": [1, 1], "v": [1, 2]}), ["dt", "id"], ["dt"])
+    batch = pa.table({"dt": ["d2"], "id": [1], "v": [20]})
+    table.merge(reader(batch), ["dt", "id"], ["dt"], partitions=pa.table({"dt": ["d2"]}))
+    assert sorted((r["dt"], r["v"]) for r in table.read().to_pylist()) == [("d1", 1), ("d2", 20)]
+
+
+def test_row_groups_are_bounded(table: DeltaTableIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("strata.lake.delta.ROW_GROUP_ROWS", 4)
+    table.append(reader(pa.table({"id": list(range(10))}), 3))
+    [path] = table.dataset().files
+    metadata = pq.ParquetFile(path).metadata
+    assert metadata.num_rows == 10 and metadata.num_row_groups == 3
+    assert metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_local_dataset_reads_files_by_absolute_path(table: DeltaTableIO) -> None:
+    table.append(pa.table({"k": ["a b", None], "v": [1, 2]}), partition_by=["k"])
+    dataset = table.dataset()
+    assert isinstance(dataset, ds.FileSystemDataset)
+    assert isinstance(dataset.filesystem, pafs.LocalFileSystem)
+    assert all(f.startswith(table.uri + "/") for f in dataset.files)
+    assert sorted(dataset.to_table().to_pylist(), key=lambda r: r["v"]) == [
+        {"v": 1, "k": "a b"},
+        {"v": 2, "k": None},
+    ]

@@ -276,3 +276,74 @@ def test_merge_batch_fully_quarantined_advances_the_watermark(lake: Lake, tmp_pa
     assert [r[0] for r in silver(lake)] == [1]
     assert DeltaTableIO(lake, "silver/p/events").watermark(SOURCE_MARK) == bad.load_id
     assert build(lake, events).status == "skipped"
+
+
+def test_output_larger_than_a_stream_batch_is_written_whole(lake: Lake, tmp_path: Path) -> None:
+    numbers = model(
+        tmp_path,
+        "numbers",
+        '/* strata\nlayer = "gold"\npartition_by = ["bucket"]\n'
+        '[[rules]]\ntype = "expression"\nsql = "n % 1000 <> 0"\nseverity = "block"\n'
+        "threshold = 0.01\n"
+        '[metrics]\ntotal = "sum(n)"\n*/\n'
+        "SELECT range AS n, range % 3 AS bucket FROM range(100000)\n",
+    )
+    result = build(lake, numbers)
+    assert (result.rows_in, result.rows_out, result.quarantined) == (100000, 99900, 100)
+    assert result.metrics == {"total": sum(range(100000)) - sum(range(0, 100000, 1000))}
+    written = DeltaTableIO(lake, "gold/p/numbers").read()
+    assert written.num_rows == 99900
+    assert "_quality_warnings" not in written.column_names  # no warn rules
+    assert DeltaTableIO(lake, "quarantine/p/numbers").read().num_rows == 100
+
+
+def test_runtime_sql_error_is_a_model_error(lake: Lake, tmp_path: Path) -> None:
+    load(lake, {"id": 1, "value": 10})
+    broken = model(
+        tmp_path,
+        "broken",
+        "/* strata\n*/\nSELECT CAST('x' || id AS INTEGER) AS n FROM bronze.events\n",
+    )
+    with pytest.raises(ModelError, match=r"silver\.p\.broken"):
+        build(lake, broken)
+
+
+def test_build_leaves_no_relations_behind(lake: Lake, tmp_path: Path) -> None:
+    events = model(tmp_path, "events", EVENTS)
+    load(lake, {"id": 1, "value": 10}, {"id": 2, "value": None})
+    with DuckDBEngine(threads=1) as engine:
+        ModelBuilder(engine, LakeCatalog(lake), "run").build(events)
+        rows = engine.con.sql("SELECT table_name FROM information_schema.tables").fetchall()
+    names = {name for (name,) in rows}
+    assert not any(name.startswith(("__strata_model", "_dq_")) for name in names)
+
+
+def test_partitioned_merge_strategy(lake: Lake, tmp_path: Path) -> None:
+    daily = model(
+        tmp_path,
+        "daily",
+        '/* strata\nmaterialized = "incremental"\nunique_key = ["dt", "id"]\n'
+        'partition_by = ["dt"]\n*/\nSELECT dt, id, value FROM bronze.events\n',
+    )
+    load(lake, {"dt": "d1", "id": 1, "value": 1}, {"dt": "d2", "id": 2, "value": 2})
+    build(lake, daily)
+    load(lake, {"dt": "d2", "id": 2, "value": 20}, {"dt": "d3", "id": 3, "value": 3})
+    result = build(lake, daily)
+    assert result.rows_out == 2
+    rows = table_rows(lake, "silver/p/daily")
+    assert [(r["dt"], r["id"], r["value"]) for r in rows] == [
+        ("d1", 1, 1),
+        ("d2", 2, 20),
+        ("d3", 3, 3),
+    ]
+
+
+def test_quarantined_merge_keys_are_deleted(lake: Lake, tmp_path: Path) -> None:
+    events = model(tmp_path, "events", EVENTS)
+    load(lake, {"id": 1, "value": 10}, {"id": 2, "value": 20})
+    build(lake, events)
+    load(lake, {"id": 2, "value": None}, {"id": 3, "value": 30})
+    result = build(lake, events, run_id="run-2")
+    assert (result.rows_out, result.quarantined) == (1, 1)
+    # Key 2's newest version was rejected, so its older version is gone too.
+    assert [r[0] for r in silver(lake)] == [1, 3]

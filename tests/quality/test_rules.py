@@ -28,6 +28,7 @@ from strata.quality import (
     evaluate,
     parse_rules,
 )
+from strata.quality.report import split
 
 
 @pytest.fixture
@@ -465,3 +466,35 @@ def test_split_partitions_rows_like_python(values, low, high, inclusive):
     assert passed.num_rows + quarantined.num_rows == len(values) == report.total_rows
     assert quarantined.num_rows == expected == report.rules[0].failed
     assert sorted(quarantined.column("v").to_pylist()) == sorted(v for v in values if fails(v))
+
+
+# --- the engine-side split ----------------------------------------------------------------
+
+
+def test_split_leaves_views_over_one_checked_table(con):
+    con.register("src", pa.table({"id": [1, 2, 3], "v": [5, None, 50]}))
+    rules = parse_rules(
+        [
+            {"type": "not_null", "column": "v", "severity": "block", "threshold": 0.5},
+            {"type": "row_count", "min": 1},
+        ]
+    )
+    checked, report = split(
+        con, "src", rules, passed="ok", quarantined="bad", table_name="t", warnings=False
+    )
+    assert (report.table, report.passed_rows, report.quarantined_rows) == ("t", 2, 1)
+    assert report.metrics["observed"] == {"row_count": 3}
+    assert con.sql("SELECT * FROM ok ORDER BY id").fetchall() == [(1, 5), (3, 50)]
+    assert con.sql("SELECT * FROM bad").fetchall() == [(2, None, "not_null:v")]
+    temp = "SELECT table_name FROM duckdb_tables() WHERE temporary"
+    assert con.sql(temp).fetchall() == [(checked,)]
+    con.execute(f"DROP VIEW ok; DROP VIEW bad; DROP TABLE {checked}")
+
+
+def test_split_failure_leaves_nothing_behind(con):
+    con.register("src", pa.table({"id": [None, 1]}))
+    rule = {"type": "not_null", "column": "id", "severity": "block", "threshold": 0.0}
+    with pytest.raises(QualityCheckFailed):
+        split(con, "src", parse_rules([rule]), passed="ok", quarantined="bad")
+    assert not con.sql("SELECT * FROM duckdb_tables() WHERE temporary").fetchall()
+    assert not con.sql("SELECT * FROM duckdb_views() WHERE view_name IN ('ok', 'bad')").fetchall()

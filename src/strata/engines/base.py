@@ -2,6 +2,11 @@
 
 Pipelines never name an engine; the runner picks one from settings (`--engine`). Capabilities
 are data on the class, not branches in callers.
+
+Model outputs can be far larger than memory, so a build keeps them inside the engine: the model's
+SQL becomes a named relation (`create_view`), `check_quality` reads it once into engine-side
+`passed` and `quarantined` relations, and writers pull the rows with `stream`. Only small results
+(metrics, partition values, `strata query`) come back whole through `query`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from strata.quality import QualityReport, Rule
 
 Relation: TypeAlias = pa.Table | ds.Dataset | pa.RecordBatchReader
 
+STREAM_BATCH_ROWS = 32_768
+"""Rows per record batch of `Engine.stream` unless the caller asks otherwise."""
+
 
 class Engine(ABC):
     """Runs SQL models over Arrow inputs."""
@@ -32,13 +40,44 @@ class Engine(ABC):
 
     @abstractmethod
     def query(self, sql: str) -> pa.Table:
-        """Run SQL written in the DuckDB dialect and return the result as Arrow."""
+        """Run SQL written in the DuckDB dialect and return the whole result as Arrow.
+
+        For small results only: everything is held in memory at once (see `stream`).
+        """
+
+    @abstractmethod
+    def create_view(self, relation: str, sql: str) -> None:
+        """Name the query `sql` (DuckDB dialect) `relation` for this session, without running it.
+
+        Errors in the SQL that can be found without reading data (unknown tables or columns)
+        raise ModelError here. Replaces an existing relation of that name.
+        """
+
+    @abstractmethod
+    def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> pa.RecordBatchReader:
+        """Run `sql` and hand its rows over as record batches, produced as they are read.
+
+        Memory stays bounded by a few batches whatever the result size. Read the reader to
+        the end (or drop it) before the next call on this engine.
+        """
 
     @abstractmethod
     def check_quality(
-        self, relation: str, rules: list[Rule], table: str
-    ) -> tuple[pa.Table, pa.Table, QualityReport]:
-        """Split `relation` into passing and quarantined rows, with a report."""
+        self, relation: str, rules: list[Rule], table: str, *, passed: str, quarantined: str
+    ) -> QualityReport:
+        """Check every row of `relation` once and split them into two engine-side relations.
+
+        `passed` holds the rows no block rule failed, with `_quality_warnings` (the failed warn
+        rules, comma-separated, NULL when none) when a rule has severity warn; `quarantined` the
+        others, with `_quality_failed_rules`. Neither is fetched: read them with `query` or
+        `stream`, and `drop` them when done. `table` names the table in the report and errors.
+        Raises QualityCheckFailed when a block rule fails beyond its threshold (nothing is left
+        behind then) and ModelError when `relation` itself fails to run.
+        """
+
+    @abstractmethod
+    def drop(self, *relations: str) -> None:
+        """Forget relations of this session and free what they hold; unknown names are ignored."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the session."""

@@ -3,10 +3,15 @@
 Inputs carry watermarks: for a bronze input, the last load consumed; for a Delta input, the
 version read. They commit with the output, so a rerun after a crash picks up exactly the loads
 that were not committed, and a model whose inputs did not change is skipped.
+
+The output never leaves the engine whole: the model's SQL runs once, into the engine-side split
+of the quality checks, and the Delta writes read the rows back as a stream of record batches.
+Only the metrics and the partition values a write touches are fetched at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,11 +26,11 @@ from strata.errors import ModelError, StrataError
 from strata.lake.delta import DeltaTableIO, Watermark
 from strata.models.model import Model
 from strata.quality import QualityReport
-from strata.quality.report import WARNINGS_COLUMN
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 OUTPUT = "__strata_model_output"
 PASSED = "__strata_model_passed"
+QUARANTINED = "__strata_model_quarantined"
 
 
 @dataclass
@@ -126,22 +131,30 @@ class ModelBuilder:
     def _execute(
         self, model: Model, target: DeltaTableIO, sql: str, inputs: list[_Input], incremental: bool
     ) -> ModelResult:
-        output = self._query(model, sql)
-        self.engine.register(OUTPUT, output)
-        passed, quarantined, report = self.engine.check_quality(
-            OUTPUT, list(model.rules), model.qualified_name
+        try:
+            return self._build_output(model, target, sql, inputs, incremental)
+        finally:
+            self.engine.drop(PASSED, QUARANTINED, OUTPUT)
+
+    def _build_output(
+        self, model: Model, target: DeltaTableIO, sql: str, inputs: list[_Input], incremental: bool
+    ) -> ModelResult:
+        try:
+            self.engine.create_view(OUTPUT, sql)
+        except ModelError as exc:
+            raise ModelError(model.qualified_name, exc.reason) from exc
+        # The model's SQL runs here, once; passing and rejected rows stay in the engine.
+        report = self.engine.check_quality(
+            OUTPUT, list(model.rules), model.qualified_name, passed=PASSED, quarantined=QUARANTINED
         )
-        if not any(rule.severity == "warn" for rule in model.rules):
-            # Without warn rules the flag column would always be NULL: keep the table clean.
-            passed = passed.drop_columns([WARNINGS_COLUMN])
-        self.engine.register(PASSED, passed)
-        metrics = self._metrics(model, passed)
-        if quarantined.num_rows:
-            self._quarantine(model, quarantined, inputs)
+        metrics = self._metrics(model)
+        if report.quarantined_rows:
+            self._quarantine(model, inputs)
             if incremental and model.incremental_strategy == "merge" and model.unique_key:
                 # The newest version of these keys was rejected: drop the older, valid
                 # version too, as a rebuild from scratch would (idempotent if rerun).
-                keys = quarantined.select(list(model.unique_key))
+                columns = ", ".join(model.unique_key)
+                keys = self._query(model, f"SELECT DISTINCT {columns} FROM {QUARANTINED}")
                 target.delete_keys(keys, {"strata.run_id": self.run_id})
         marks = [
             Watermark(self._app_id(model, i.ref), i.watermark)
@@ -149,13 +162,13 @@ class ModelBuilder:
             if i.ref.path != model.table_path
         ]
         meta = {"strata.run_id": self.run_id, "strata.model": model.qualified_name}
-        self._write(model, target, passed, marks, meta, incremental)
+        self._write(model, target, report.passed_rows, marks, meta, incremental)
         return ModelResult(
             model=model.qualified_name,
             status="built",
-            rows_in=sum(i.rows for i in inputs) or output.num_rows,
-            rows_out=passed.num_rows,
-            quarantined=quarantined.num_rows,
+            rows_in=sum(i.rows for i in inputs) or report.total_rows,
+            rows_out=report.passed_rows,
+            quarantined=report.quarantined_rows,
             version=target.version(),
             report=report,
             metrics=metrics,
@@ -167,7 +180,13 @@ class ModelBuilder:
         except ModelError as exc:
             raise ModelError(model.qualified_name, exc.reason) from exc
 
-    def _metrics(self, model: Model, passed: pa.Table) -> dict[str, Any]:
+    def _stream(self, model: Model, sql: str) -> pa.RecordBatchReader:
+        try:
+            return self.engine.stream(sql)
+        except ModelError as exc:
+            raise ModelError(model.qualified_name, exc.reason) from exc
+
+    def _metrics(self, model: Model) -> dict[str, Any]:
         if not model.metrics:
             return {}
         select = ", ".join(f"{expr} AS {name}" for name, expr in model.metrics.items())
@@ -175,32 +194,63 @@ class ModelBuilder:
         # DECIMAL results (e.g. round(…, 2)) become floats so the run history stays JSON.
         return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
 
+    def _partitions(self, model: Model, relation: str) -> pa.Table | None:
+        """The distinct partition values in `relation` (few rows), None when unpartitioned."""
+        if not model.partition_by:
+            return None
+        columns = ", ".join(model.partition_by)
+        return self._query(model, f"SELECT DISTINCT {columns} FROM {relation}")
+
     def _write(
         self,
         model: Model,
         target: DeltaTableIO,
-        data: pa.Table,
+        rows: int,
         marks: list[Watermark],
         meta: dict[str, Any],
         incremental: bool,
     ) -> None:
         partition_by = list(model.partition_by)
         if model.materialized == "table" or not incremental:
-            target.overwrite(data, partition_by, marks, meta)
+            target.overwrite(
+                self._stream(model, f"SELECT * FROM {PASSED}"), partition_by, marks, meta
+            )
         elif model.incremental_strategy == "merge":
-            target.merge(data, list(model.unique_key), partition_by, marks, meta)
+            partitions = self._partitions(model, PASSED) if rows else None
+            data = self._stream(model, f"SELECT * FROM {PASSED}")
+            target.merge(data, list(model.unique_key), partition_by, marks, meta, partitions)
         elif model.incremental_strategy == "replace_partitions":
-            target.replace_partitions(data, partition_by, marks, meta)
+            partitions = self._partitions(model, PASSED)
+            data = self._stream(model, f"SELECT * FROM {PASSED}")
+            target.replace_partitions(data, partition_by, marks, meta, partitions)
         else:
-            target.append(data, partition_by, marks, meta)
+            target.append(self._stream(model, f"SELECT * FROM {PASSED}"), partition_by, marks, meta)
 
-    def _quarantine(self, model: Model, rows: pa.Table, inputs: list[_Input]) -> None:
+    def _quarantine(self, model: Model, inputs: list[_Input]) -> None:
         """Rejected rows, with the rules that rejected them, replacing this batch's share."""
         batch = max((i.watermark for i in inputs), default=0)
-        n = rows.num_rows
-        rows = rows.append_column("_run_id", pa.array([self.run_id] * n, pa.string()))
-        rows = rows.append_column("_batch", pa.array([batch] * n, pa.int64()))
-        now = pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC"))
-        rows = rows.append_column("_quarantined_at", now)
+        stamps = {
+            "_run_id": pa.scalar(self.run_id, pa.string()),
+            "_batch": pa.scalar(batch, pa.int64()),
+            "_quarantined_at": pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC")),
+        }
+        rows = _stamped(self._stream(model, f"SELECT * FROM {QUARANTINED}"), stamps)
+        partitions = pa.table({"_batch": pa.array([batch], pa.int64())})
         path = f"quarantine/{model.pipeline}/{model.name}"
-        DeltaTableIO(self.catalog.lake, path).replace_partitions(rows, ["_batch"])
+        DeltaTableIO(self.catalog.lake, path).replace_partitions(
+            rows, ["_batch"], partitions=partitions
+        )
+
+
+def _stamped(reader: pa.RecordBatchReader, stamps: dict[str, pa.Scalar]) -> pa.RecordBatchReader:
+    """`reader` with a constant column appended per entry of `stamps`, batch by batch."""
+    schema = reader.schema
+    for name, value in stamps.items():
+        schema = schema.append(pa.field(name, value.type))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            constants = [pa.repeat(value, batch.num_rows) for value in stamps.values()]
+            yield pa.RecordBatch.from_arrays([*batch.columns, *constants], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -113,13 +114,13 @@ def _count_query(checked: str, rules: Sequence[Rule]) -> str:
     return f"SELECT {', '.join(counts)} FROM {checked}"
 
 
-def _split_query(checked: str, *, quarantined: bool) -> str:
+def _split_query(checked: str, *, quarantined: bool, warnings: bool = True) -> str:
     if quarantined:
-        added, where = f"{BLOCK_COLUMN} AS {FAILED_RULES_COLUMN}", "IS NOT NULL"
+        added, where = f", {BLOCK_COLUMN} AS {FAILED_RULES_COLUMN}", "IS NOT NULL"
     else:
-        added, where = f"{WARN_COLUMN} AS {WARNINGS_COLUMN}", "IS NULL"
+        added, where = (f", {WARN_COLUMN} AS {WARNINGS_COLUMN}" if warnings else ""), "IS NULL"
     return (
-        f"SELECT * EXCLUDE ({BLOCK_COLUMN}, {WARN_COLUMN}), {added} "
+        f"SELECT * EXCLUDE ({BLOCK_COLUMN}, {WARN_COLUMN}){added} "
         f"FROM {checked} WHERE {BLOCK_COLUMN} {where}"
     )
 
@@ -133,10 +134,11 @@ def _run(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> list[tuple[
 
 
 def _table_results(
-    con: duckdb.DuckDBPyConnection, relation: str, rules: Sequence[Rule]
+    con: duckdb.DuckDBPyConnection, relation: str, rules: Sequence[Rule], source: str
 ) -> tuple[list[RuleResult], dict[str, Any]]:
+    """Table-level rules of ``relation``, run on ``source`` (a copy of its rows)."""
     results, observed = [], {}
-    for rule, sql in compile_table_checks(relation, rules):
+    for rule, sql in compile_table_checks(source, rules):
         passed, value = _run(con, relation, sql)[0]
         results.append(_result(rule, 0 if passed else 1, 1))
         observed[rule.name] = value
@@ -162,25 +164,6 @@ def _failures(report: QualityReport, rules: Sequence[Rule]) -> list[str]:
     return failures
 
 
-def _check_rows(
-    con: duckdb.DuckDBPyConnection, relation: str, rules: Sequence[Rule], resolve: Resolver | None
-) -> tuple[list[int], pa.Table, pa.Table]:
-    """Counts (total, quarantined, warned, then failures per row rule) and the two splits."""
-    # Check once into a temp table so the window counts and joins are not recomputed for the
-    # counts and the two splits; the data stays inside DuckDB.
-    checked = f"_dq_checked_{uuid.uuid4().hex}"
-    create = f"CREATE TEMP TABLE {checked} AS {compile_checks(relation, rules, resolve)}"
-    try:
-        _run(con, relation, create)
-        row_rules = [rule for rule in rules if not rule.table_level]
-        counts = [int(n or 0) for n in con.sql(_count_query(checked, row_rules)).fetchall()[0]]
-        passed = con.sql(_split_query(checked, quarantined=False)).to_arrow_table()
-        quarantined = con.sql(_split_query(checked, quarantined=True)).to_arrow_table()
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {checked}")
-    return counts, passed, quarantined
-
-
 def _build_report(
     table: str, rules: Sequence[Rule], counts: list[int], table_results: list[RuleResult]
 ) -> QualityReport:
@@ -201,6 +184,55 @@ def _build_report(
     )
 
 
+def split(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    rules: Sequence[Rule],
+    *,
+    passed: str,
+    quarantined: str,
+    resolve: Resolver | None = None,
+    table_name: str | None = None,
+    warnings: bool = True,
+) -> tuple[str, QualityReport]:
+    """Check ``relation`` once and leave the split on ``con``; no row leaves DuckDB.
+
+    ``relation`` (a table or view) is read exactly once, into a temporary table holding every
+    row with its failed-rule flags (DuckDB spills it to its ``temp_directory`` beyond its
+    ``memory_limit``). ``passed`` and ``quarantined`` become temporary views over that table,
+    with the columns :func:`evaluate` documents; ``warnings=False`` leaves
+    ``_quality_warnings`` out of ``passed``. Returns the temporary table's name and the report:
+    drop the two views, then the table, when done. Nothing is left behind when this raises
+    (:class:`QualityCheckFailed` as :func:`evaluate` does, ConfigError when a rule does not fit).
+    """
+    checked = f"_dq_checked_{uuid.uuid4().hex}"
+    create = f"CREATE TEMP TABLE {checked} AS {compile_checks(relation, rules, resolve)}"
+    views = (
+        (passed, _split_query(checked, quarantined=False, warnings=warnings)),
+        (quarantined, _split_query(checked, quarantined=True)),
+    )
+    try:
+        _run(con, relation, create)
+        row_rules = [rule for rule in rules if not rule.table_level]
+        counts = [int(n or 0) for n in con.sql(_count_query(checked, row_rules)).fetchall()[0]]
+        # Table-level rules read the checked copy: the same rows, without recomputing them.
+        table_results, observed = _table_results(con, relation, rules, checked)
+        report = _build_report(table_name or relation, rules, counts, table_results)
+        report.metrics["observed"] = observed
+        failures = _failures(report, rules)
+        if failures:
+            raise QualityCheckFailed(report, failures)
+        for name, sql in views:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # keep the original error
+            for name, _ in views:
+                con.execute(f"DROP VIEW IF EXISTS {name}")
+            con.execute(f"DROP TABLE IF EXISTS {checked}")
+        raise
+    return checked, report
+
+
 def evaluate(
     con: duckdb.DuckDBPyConnection,
     relation: str,
@@ -216,12 +248,25 @@ def evaluate(
     Row order is not preserved. ``table_name`` names the table in the report and errors
     (default: ``relation``). Raises :class:`QualityCheckFailed` (a QualityError) when a block
     rule's failing share exceeds its threshold or a block table-level rule fails.
+
+    Both splits are fetched as Arrow tables: for data of any size, use :func:`split`, which
+    leaves them in DuckDB.
     """
-    counts, passed, quarantined = _check_rows(con, relation, rules, resolve)
-    table_results, observed = _table_results(con, relation, rules)
-    report = _build_report(table_name or relation, rules, counts, table_results)
-    report.metrics["observed"] = observed
-    failures = _failures(report, rules)
-    if failures:
-        raise QualityCheckFailed(report, failures)
+    suffix = uuid.uuid4().hex
+    names = (f"_dq_passed_{suffix}", f"_dq_quarantined_{suffix}")
+    checked, report = split(
+        con,
+        relation,
+        rules,
+        passed=names[0],
+        quarantined=names[1],
+        resolve=resolve,
+        table_name=table_name,
+    )
+    try:
+        passed, quarantined = (con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in names)
+    finally:
+        for name in names:
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+        con.execute(f"DROP TABLE IF EXISTS {checked}")
     return passed, quarantined, report
