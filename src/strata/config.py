@@ -32,6 +32,9 @@ class Settings(BaseModel):
     lake: str = "./lake"
     state_dir: str = ""
     workers: int = Field(2, ge=1, le=256)
+    # The engine's working memory before it spills to disk (DuckDB `memory_limit`, e.g. "2GB");
+    # empty: 256 MB, at most an eighth of RAM. More is faster on big batches, less is leaner.
+    memory_limit: str = ""
     schedule: str | None = None
     log_retention_days: int = Field(7, ge=1)
     data_retention_days: int = Field(90, ge=1)

@@ -67,7 +67,10 @@ def query(sql: str, settings: Settings | None = None, engine: str = "duckdb") ->
     catalog = LakeCatalog(open_lake(settings))
     resolved, refs = resolve_tables(sql, catalog.tables())
     with get_engine(
-        engine, threads=settings.workers, temp_directory=Path(settings.state_path) / "tmp"
+        engine,
+        threads=settings.workers,
+        temp_directory=Path(settings.state_path) / "tmp",
+        memory_limit=settings.memory_limit or None,
     ) as session:
         for ref in refs:
             session.register(ref.relation, catalog.open(ref))

@@ -173,3 +173,14 @@ def test_other_datasets_are_registered_through_arrow(engine: DuckDBEngine, tmp_p
     assert "read_parquet" not in view_sql(engine, "wider")
     assert engine.query("SELECT * FROM wider").to_pylist() == [{"id": 1, "extra": None}]
     assert "wider__files" not in temp_objects(engine)
+
+
+def test_memory_limit_is_a_setting_and_a_bad_value_is_named() -> None:
+    from strata.engines.duckdb import DuckDBEngine
+    from strata.errors import ConfigError
+
+    engine = DuckDBEngine(memory_limit="1GB")
+    assert engine.query("SELECT current_setting('memory_limit') AS m").to_pylist()[0]["m"]
+    engine.close()
+    with pytest.raises(ConfigError, match="memory_limit 'lots'"):
+        DuckDBEngine(memory_limit="lots")

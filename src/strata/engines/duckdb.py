@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from strata.engines.base import STREAM_BATCH_ROWS, Engine, Relation
-from strata.errors import ModelError
+from strata.errors import ConfigError, ModelError
 from strata.quality import QualityReport, Rule
 from strata.quality.report import split
 
@@ -64,7 +64,11 @@ class DuckDBEngine(Engine):
             temp_directory.mkdir(parents=True, exist_ok=True)
             self.con.execute(f"SET temp_directory = '{temp_directory.as_posix()}'")
         limit = memory_limit or default_memory_limit()
-        self.con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            self.con.execute("SET memory_limit = ?", [limit])
+        except duckdb.Error as exc:
+            self.con.close()
+            raise ConfigError(f"memory_limit {limit!r}: {str(exc).splitlines()[0]}") from exc
         # The temporary table behind each quality split, by the views over it.
         self._backing: dict[str, str] = {}
 

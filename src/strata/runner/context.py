@@ -54,6 +54,7 @@ class RunContext:
                 self.engine_name,
                 threads=self.settings.workers,
                 temp_directory=Path(self.settings.state_path) / "tmp",
+                memory_limit=self.settings.memory_limit or None,
             )
         return self._engine
 
