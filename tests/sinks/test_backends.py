@@ -55,14 +55,13 @@ def test_replace_never_shows_readers_an_empty_table(
 ) -> None:
     wh.load("t", pa.table({"id": [1, 2], "v": ["old", "old"]}), key=["id"])
     seen: list[Any] = []
-    write = wh._write
+    commit = wh._commit
 
-    def write_then_look(*args: Any) -> Any:
-        outcome = write(*args)  # deleted and inserted, not yet committed
+    def look_then_commit() -> None:  # deleted and inserted (staged or not), not yet committed
         seen.append(sorted(r["v"] for r in rows(reader, "t")))
-        return outcome
+        commit()
 
-    monkeypatch.setattr(wh, "_write", write_then_look)
+    monkeypatch.setattr(wh, "_commit", look_then_commit)
     with open_warehouse(wh.url.url) as reader:  # DuckDB: a second connection, same process
         wh.load("t", pa.table({"id": [3], "v": ["new"]}), mode="replace")
         assert seen == [["old", "old"]]

@@ -11,6 +11,10 @@ Every load follows the same steps (:meth:`Warehouse.load`):
    into the target with one ``INSERT … SELECT`` (append), ``DELETE`` + ``INSERT`` (replace) or an
    upsert (merge, last row wins for a key that repeats in the batch), and commit.
 
+A backend may skip the stage (:meth:`Warehouse._loads_directly`): PostgreSQL bulk-loads an
+append or a replace straight into the target when the data's types already are the target's
+(see :mod:`strata.sinks.postgres`), with the same all-or-nothing transaction around it.
+
 On PostgreSQL and DuckDB steps 2-4 run in one transaction, DDL included, so any failure leaves
 the target exactly as it was. MySQL commits DDL implicitly; its backend therefore validates the
 staged data before the DDL and runs only the data change in the transaction (see
@@ -354,7 +358,7 @@ class Warehouse(ABC):
     def _load(
         self, ref: TableRef, source: NormalizedData, mode: str, key: list[str]
     ) -> tuple[int | None, int | None, list[str]]:
-        """Steps 2-4 of the module docstring; rolls back on any failure."""
+        """Steps 2-4 of the module docstring (or a direct load); rolls back on any failure."""
         stage: str | None = None
         created = False
         if self.transactional_ddl:
@@ -363,21 +367,36 @@ class Warehouse(ABC):
             self._ensure_namespace(ref.namespace)
             existing = self._describe(ref)
             plan = plan_schema(ref.label, self.dialect, source.data_schema, existing, key, mode)
-            stage = self._stage(ref, source)
-            self._check_stage(ref, stage, plan)
-            if not self.transactional_ddl:
-                self._apply_schema(ref, plan)
-                created = plan.create
-                self._begin()
+            if self.transactional_ddl and self._loads_directly(plan, source, mode):
+                inserted, updated = self._load_directly(ref, source, plan, mode)
             else:
-                self._apply_schema(ref, plan)
-            inserted, updated = self._write(ref, stage, plan, mode, source.rows)
-            self._drop_stage(stage)
+                stage = self._stage(ref, source)
+                self._check_stage(ref, stage, plan)
+                if not self.transactional_ddl:
+                    self._apply_schema(ref, plan)
+                    created = plan.create
+                    self._begin()
+                else:
+                    self._apply_schema(ref, plan)
+                inserted, updated = self._write(ref, stage, plan, mode, source.rows)
+                self._drop_stage(stage)
             self._commit()
         except BaseException:
             self._abandon(ref, stage, created)
             raise
         return inserted, updated, plan.columns_added
+
+    def _loads_directly(self, plan: SchemaPlan, source: NormalizedData, mode: str) -> bool:
+        """Whether this load skips the stage (only with transactional DDL); default never."""
+        return False
+
+    def _load_directly(
+        self, ref: TableRef, source: NormalizedData, plan: SchemaPlan, mode: str
+    ) -> tuple[int | None, int | None]:
+        """Apply `plan` and bulk-load `source` straight into the target, inside the load's
+        transaction (committed by the caller), refusing NULL keys as :meth:`_check_stage` does
+        for a stage; return (inserted, updated)."""
+        raise NotImplementedError(f"{type(self).__name__} always loads through a stage")
 
     def _abandon(self, ref: TableRef, stage: str | None, created: bool) -> None:
         """Undo a failed load as far as possible (best effort: the original error matters)."""
@@ -408,12 +427,14 @@ class Warehouse(ABC):
         for statement in statements:
             self._execute(statement)
 
-    def _create_sql(self, ref: TableRef, plan: SchemaPlan) -> str:
+    def _create_sql(self, ref: TableRef, plan: SchemaPlan, primary_key: bool = True) -> str:
+        """CREATE TABLE for `plan`; without `primary_key` the key columns are only NOT NULL
+        (the caller adds the constraint after the bulk load, which builds the index faster)."""
         q, render = self.dialect.quote, self.dialect.render
         parts = [
             f"{q(c.target)} {render(c.type)}{' NOT NULL' if c.key else ''}" for c in plan.columns
         ]
-        if plan.keys:
+        if plan.keys and primary_key:
             parts.append(f"PRIMARY KEY ({', '.join(q(c.target) for c in plan.keys)})")
         return f"CREATE TABLE {self.dialect.table(ref)} ({', '.join(parts)}){self._table_options()}"
 
@@ -430,15 +451,24 @@ class Warehouse(ABC):
         self._execute(self._insert_sql(ref, stage, plan))
         return rows, 0
 
-    def _insert_sql(self, ref: TableRef, stage: str, plan: SchemaPlan, dedupe: bool = False) -> str:
+    def _insert_sql(
+        self,
+        ref: TableRef,
+        stage: str,
+        plan: SchemaPlan,
+        dedupe: bool = False,
+        alias: str | None = None,
+    ) -> str:
         """INSERT … SELECT from the stage, converting to the target types.
 
-        With `dedupe`, only the last staged row of each key is selected (DISTINCT ON).
+        With `dedupe`, only the last staged row of each key is selected (DISTINCT ON). `alias`
+        names the target in the statement (for an ON CONFLICT … WHERE).
         """
         q = self.dialect.quote
         targets = ", ".join(q(c.target) for c in plan.columns)
         values = ", ".join(self.dialect.cast(f"s.{q(c.source)}", c.type) for c in plan.columns)
-        sql = f"INSERT INTO {self.dialect.table(ref)} ({targets}) SELECT"
+        target = self.dialect.table(ref) + (f" AS {alias}" if alias else "")
+        sql = f"INSERT INTO {target} ({targets}) SELECT"
         if dedupe:
             keys = ", ".join(f"s.{q(c.source)}" for c in plan.keys)
             return (

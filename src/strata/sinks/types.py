@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -215,8 +216,9 @@ class NormalizedData:
         """The data's column names (without the sequence column)."""
         return list(self.data_schema.names)
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """Canonical batches, each with the sequence column; consumable once.
+    def batches(self, sequence: bool = True) -> Iterator[pa.RecordBatch]:
+        """Canonical batches, each with the sequence column unless `sequence` is False (a load
+        straight into the target has no use for it); consumable once.
 
         An exception from the source is kept in `failure` before it propagates, because a
         driver consuming the stream through Arrow's C interface reports only that it broke.
@@ -231,15 +233,18 @@ class NormalizedData:
                 self.failure = exc
                 raise
             if batch.num_rows:
-                yield self._canonical(batch)
+                yield self._canonical(batch, sequence)
 
-    def _canonical(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def _canonical(self, batch: pa.RecordBatch, sequence: bool = True) -> pa.RecordBatch:
         arrays = [
             _convert(column, field.type)
             for column, field in zip(batch.columns, self.data_schema, strict=True)
         ]
-        seq = pa.array(range(self.rows, self.rows + batch.num_rows), pa.int64())
+        start = self.rows
         self.rows += batch.num_rows
+        if not sequence:
+            return pa.RecordBatch.from_arrays(arrays, schema=self.data_schema)
+        seq = pa.array(np.arange(start, self.rows, dtype=np.int64))
         return pa.RecordBatch.from_arrays([*arrays, seq], schema=self.schema)
 
     def reader(self) -> pa.RecordBatchReader:

@@ -192,8 +192,8 @@ def warehouse_url(ctx: RunContext, options: Options) -> DatabaseUrl:
 
 
 def sync(ctx: RunContext, options: Options) -> StepResult:
-    """Each synced table replaces its warehouse copy in one transaction (bulk COPY, then swap:
-    readers see the old or the new table, never half of one)."""
+    """Each synced table replaces its warehouse copy in one transaction (DELETE + binary COPY:
+    readers see the old rows or the new ones, never half, never an empty table)."""
     if not options.sync_to_warehouse:
         return StepResult(rows_out=0, metrics={"skipped": "sync_to_warehouse = false"})
     from strata.sinks import open_warehouse
