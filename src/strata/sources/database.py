@@ -83,12 +83,27 @@ class DatabaseSource:
             raise SourceError(f"table {table!r} not found in {self.url} (tables: {known})")
         return info
 
-    def extract(self, table: str, cursor: str | None = None, after: str | None = None) -> Extract:
-        """Stream `table`: everything, or with a cursor the rows changed after `after`."""
+    def extract(
+        self,
+        table: str,
+        cursor: str | None = None,
+        after: str | None = None,
+        lookback_seconds: float = 0.0,
+    ) -> Extract:
+        """Stream `table`: everything, or with a cursor the rows changed after `after`.
+
+        `lookback_seconds` re-reads that much before `after` on a timestamp cursor: a row
+        written with an older timestamp by a transaction that committed after the previous
+        extract is picked up (the copies it re-reads are deduplicated by key downstream).
+        """
         info = self.describe(table)
         if cursor is not None:
-            info.column(cursor)
-        return self.dialect.extract(info, cursor, after)
+            kind = info.column(cursor).type.lower()
+            if lookback_seconds and not kind.startswith(("timestamp", "datetime", "date")):
+                raise ConfigError(f"lookback needs a date/time cursor; {table}.{cursor} is {kind}")
+        if after is None:
+            lookback_seconds = 0.0
+        return self.dialect.extract(info, cursor, after, lookback_seconds)
 
     def close(self) -> None:
         self.dialect.close()
@@ -141,7 +156,9 @@ class _Postgres:
         self.con.rollback()
         return TableInfo(table, tuple(Column(n, t) for n, t in columns), tuple(k[0] for k in keys))
 
-    def extract(self, info: TableInfo, cursor: str | None, after: str | None) -> Extract:
+    def extract(
+        self, info: TableInfo, cursor: str | None, after: str | None, lookback: float
+    ) -> Extract:
         target = f"{quote(self.schema)}.{quote(info.name)}"
         # One snapshot for the max and the rows: a change committed in between cannot be missed
         # or read twice. Rolled back when the stream is exhausted (nothing was written).
@@ -159,7 +176,10 @@ class _Postgres:
                 # COPY, but buffers the whole result of a parameterised one in libpq.
                 where = f" WHERE {quote(cursor)} <= CAST({_literal(upto)} AS {col_type})"
                 if after is not None:
-                    where += f" AND {quote(cursor)} > CAST({_literal(after)} AS {col_type})"
+                    low = f"CAST({_literal(after)} AS {col_type})"
+                    if lookback:
+                        low += f" - make_interval(secs => {float(lookback)!r})"
+                    where += f" AND {quote(cursor)} > {low}"
         cur = self.con.cursor()
         cur.adbc_statement.set_options(
             **{"adbc.postgresql.batch_size_hint_bytes": str(16 * 1024 * 1024)}
@@ -296,7 +316,9 @@ class _MySql:
         keys = tuple(r[0] for r in rows if r[4] == "PRI")
         return TableInfo(table, tuple(Column(r[0], r[1]) for r in rows), keys)
 
-    def extract(self, info: TableInfo, cursor: str | None, after: str | None) -> Extract:
+    def extract(
+        self, info: TableInfo, cursor: str | None, after: str | None, lookback: float
+    ) -> Extract:
         target = f"{quote(self.schema, '`')}.{quote(info.name, '`')}"
         schema = self._types[info.name]
         self.con.rollback()
@@ -313,8 +335,8 @@ class _MySql:
             else:
                 where, params = f" WHERE {col} <= %s", [upto]
                 if after is not None:
-                    where += f" AND {col} > %s"
-                    params.append(after)
+                    where += f" AND {col} > TIMESTAMPADD(MICROSECOND, %s, %s)"
+                    params += [-round(lookback * 1_000_000), after]
         order = ", ".join(quote(k, "`") for k in info.primary_key)
         sql = f"SELECT * FROM {target}{where}" + (f" ORDER BY {order}" if order else "")
         cur = self.con.cursor(self._pymysql.cursors.SSCursor)

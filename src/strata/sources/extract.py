@@ -53,15 +53,17 @@ def extract_to_bronze(
     fmt: str,
     run_id: str,
     full_refresh: bool = False,
+    lookback_seconds: float = 0.0,
     on_rows: Callable[[int], None] | None = None,
 ) -> TableLoad:
-    """Extract one table (the rows after its checkpoint) as a new bronze load."""
+    """Extract one table (the rows after its checkpoint, minus a lookback) as a bronze load."""
     after = None if full_refresh or spec.cursor is None else checkpoint(bronze)
-    extract = source.extract(spec.name, spec.cursor, after)
+    extract = source.extract(spec.name, spec.cursor, after, lookback_seconds)
     position = {
         "table": f"{source.schema}.{spec.name}",
         "cursor": spec.cursor,
         "after": after,
+        "lookback_seconds": lookback_seconds if after is not None else 0.0,
         "upto": extract.upto,
         "mode": "incremental" if after is not None else "full",
     }

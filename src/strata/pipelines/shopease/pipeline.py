@@ -63,6 +63,7 @@ class Options(BaseModel):
     warehouse_schema: str = "shopease"
     bronze_format: Literal["parquet", "csv"] = "parquet"
     batch_rows: int = Field(250_000, ge=1_000)
+    cursor_lookback_seconds: float = Field(0.0, ge=0)
     generate_if_empty: bool = True
     transactions: int = Field(1_020_500, ge=1)
     sync_to_warehouse: bool = True
@@ -170,6 +171,7 @@ def extract(ctx: RunContext, options: Options) -> StepResult:
                     fmt=options.bronze_format,
                     run_id=ctx.run_id,
                     full_refresh=ctx.full_refresh,
+                    lookback_seconds=options.cursor_lookback_seconds,
                 )
             )
             bar.advance(bar.task_ids[0])
