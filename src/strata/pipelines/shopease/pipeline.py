@@ -211,7 +211,12 @@ def sync(ctx: RunContext, options: Options) -> StepResult:
             model = ctx.models[name]
             dataset = DeltaTableIO(ctx.lake, model.table_path).dataset()
             if dataset is not None:
-                reader = dataset.scanner(batch_size=options.batch_rows).to_reader()
+                # Little read-ahead: pyarrow's defaults buffer many batches of many files,
+                # which is most of the memory of a large sync.
+                scanner = dataset.scanner(
+                    batch_size=options.batch_rows, batch_readahead=1, fragment_readahead=1
+                )
+                reader = scanner.to_reader()
                 key = list(model.unique_key or GOLD_KEYS[name])
                 result = warehouse.load(name, reader, mode="replace", key=key)
                 metrics[name] = result.to_dict()
