@@ -373,3 +373,30 @@ def test_a_stream_that_breaks_midway_changes_nothing(wh: Warehouse) -> None:
     with pytest.raises(StorageError, match="vanished"):
         wh.load("t", pa.RecordBatchReader.from_batches(schema, batches()), key=["id"])
     assert rows(wh, "t") == [{"id": 1, "v": "a"}]
+
+
+@pytest.mark.parametrize("mode", ["append", "replace", "merge"])
+def test_a_load_holds_only_a_few_batches_of_the_stream(wh: Warehouse, mode: Mode) -> None:
+    """The stream is consumed batch by batch: the batches already loaded are released, so a
+    load's memory does not grow with the row count (every path: direct COPY, stage, merge)."""
+    pool = pa.proxy_memory_pool(pa.default_memory_pool())  # counts only the batches' buffers
+    schema = pa.schema([("id", pa.int64()), ("payload", pa.string())])
+    count, size = 20, 5000
+    held: list[int] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, count * size, size):
+            held.append(pool.bytes_allocated())
+            ids = pa.array(range(start, start + size), pa.int64(), memory_pool=pool)
+            payload = pa.array([f"{i:0200d}" for i in range(start, start + size)], memory_pool=pool)
+            yield pa.record_batch([ids, payload], schema=schema)
+
+    batch_bytes = size * (8 + 4 + 200)
+    wh.load("t", pa.table({"id": [-1], "payload": ["x"]}), mode="append", key=["id"])
+    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    result = wh.load("t", reader, mode=mode, key=["id"])
+
+    assert result.rows == count * size
+    assert max(held) < 6 * batch_bytes, [n // batch_bytes for n in held]
+    got = wh.read(f"SELECT COUNT(*) AS n FROM {qualified(wh, 't')}").to_pylist()[0]
+    assert int(next(iter(got.values()))) == count * size + (mode != "replace")

@@ -211,10 +211,13 @@ def sync(ctx: RunContext, options: Options) -> StepResult:
             model = ctx.models[name]
             dataset = DeltaTableIO(ctx.lake, model.table_path).dataset()
             if dataset is not None:
-                # Little read-ahead: pyarrow's defaults buffer many batches of many files,
-                # which is most of the memory of a large sync.
+                # A threaded pyarrow scan decodes ahead of a slower consumer into a queue that
+                # only pauses at 1 GiB; the COPY is the bottleneck, so read on this thread.
                 scanner = dataset.scanner(
-                    batch_size=options.batch_rows, batch_readahead=1, fragment_readahead=1
+                    batch_size=options.batch_rows,
+                    batch_readahead=1,
+                    fragment_readahead=1,
+                    use_threads=False,
                 )
                 reader = scanner.to_reader()
                 key = list(model.unique_key or GOLD_KEYS[name])
