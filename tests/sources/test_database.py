@@ -191,3 +191,55 @@ def test_unreachable_database_is_transient_and_redacted(scheme: str) -> None:
     with pytest.raises(DatabaseUnavailable) as caught:
         DatabaseSource(f"{scheme}://app:hunter2@127.0.0.1:9/shop")
     assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_an_integer_cursor_moves_forward(db: Db, bronze: Bronze) -> None:
+    insert(db, (1, "1.00", "a", "2024-01-01 00:00:00"), (2, "2.00", "b", "2024-01-01 00:00:00"))
+    by_id = TableSpec("orders", "id")
+    with DatabaseSource(db.url) as source:
+        first = extract_to_bronze(source, bronze, by_id, fmt="parquet", run_id="r")
+        insert(db, (3, "3.00", "c", "2024-01-01 00:00:00"))
+        second = extract_to_bronze(source, bronze, by_id, fmt="parquet", run_id="r")
+    assert (first.rows, first.upto, second.rows, second.after, second.upto) == (2, "2", 1, "2", "3")
+
+
+def test_composite_primary_key_keeps_its_declared_order(db: Db) -> None:
+    db.execute("CREATE TABLE pairs (a integer NOT NULL, b integer NOT NULL, PRIMARY KEY (b, a))")
+    with DatabaseSource(db.url) as source:
+        assert source.describe("pairs").primary_key == ("b", "a")
+
+
+def test_postgres_enum_cursor_and_wide_numeric(pg_url: str, tmp_path: Path) -> None:
+    db = next(_pg(pg_url))
+    db.execute("CREATE TYPE stage AS ENUM ('new', 'paid', 'shipped')")
+    db.execute("CREATE TABLE flow (id int PRIMARY KEY, stage stage, big numeric(50, 2))")
+    db.execute("INSERT INTO flow VALUES (1, 'new', 1.5), (2, 'paid', 12345678901234567890123.45)")
+    bronze = Bronze(Lake(str(tmp_path / "lake")), "shop", "flow")
+    with DatabaseSource(pg_url) as source:
+        load = extract_to_bronze(
+            source, bronze, TableSpec("flow", "stage"), fmt="parquet", run_id="r"
+        )
+        db.execute("INSERT INTO flow VALUES (3, 'shipped', NULL)")
+        again = extract_to_bronze(
+            source, bronze, TableSpec("flow", "stage"), fmt="parquet", run_id="r"
+        )
+    assert (load.rows, load.upto, again.rows, again.upto) == (2, "paid", 1, "shipped")
+    manifest = bronze.manifest(load.load_id or 0)
+    assert manifest is not None
+    big = bronze.read(manifest).sort_by("id").column("big").to_pylist()
+    assert big == [Decimal("1.50"), Decimal("12345678901234567890123.45")]
+
+
+def test_mysql_unsigned_time_year_and_binary_columns(mysql_url: str) -> None:
+    db = next(_mysql(mysql_url))
+    db.execute(
+        "CREATE TABLE odd (id bigint unsigned PRIMARY KEY, n int unsigned, t time, y year, "
+        "b varbinary(4))"
+    )
+    db.execute(
+        "INSERT INTO odd VALUES (18446744073709551615, 4294967295, '12:30:01', 2024, 0xff00)"
+    )
+    with DatabaseSource(mysql_url) as source:
+        row = source.extract("odd").reader.read_all().to_pylist()[0]
+    assert row["id"] == 18446744073709551615 and row["n"] == 4294967295
+    assert row["t"].total_seconds() == 45001 and row["y"] == 2024 and row["b"] == b"\xff\x00"

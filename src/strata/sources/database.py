@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from strata.db import DatabaseUrl, redact
-from strata.errors import ConfigError, DatabaseUnavailable, SourceError
+from strata.errors import ConfigError, DatabaseUnavailable, SourceError, StrataError
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,9 @@ class TableInfo:
 
 @dataclass
 class Extract:
-    """One extraction: a stream of batches and the cursor range it covers."""
+    """One extraction: a stream of batches and the cursor value it covers up to."""
 
-    table: str
     reader: pa.RecordBatchReader
-    cursor: str | None = None
-    after: str | None = None
     upto: str | None = None
 
 
@@ -63,6 +60,7 @@ class DatabaseSource:
     """Reads tables of one PostgreSQL or MySQL/MariaDB database (`schema` = namespace)."""
 
     def __init__(self, url: str, *, schema: str | None = None, batch_rows: int = 100_000) -> None:
+        """`batch_rows` sizes MySQL batches; PostgreSQL batches are sized by bytes (16 MiB)."""
         self.url = DatabaseUrl.parse(url)
         if self.url.kind not in _DIALECTS:
             raise ConfigError(f"{self.url} cannot be a database source (postgresql or mysql)")
@@ -119,9 +117,8 @@ class _Postgres:
     def __init__(self, url: DatabaseUrl, schema: str | None, batch_rows: int) -> None:
         import adbc_driver_postgresql.dbapi as pg
 
-        self.url = url
         self.schema = schema or "public"
-        self.batch_rows = batch_rows
+        self.label = str(url)
         try:
             self.con = pg.connect(url.url)
         except Exception as exc:
@@ -142,16 +139,20 @@ class _Postgres:
         return [r[0] for r in rows]
 
     def describe(self, table: str) -> TableInfo:
+        relation = (f"{quote(self.schema)}.{quote(table)}",)
+        # format_type gives a name CAST accepts (enums, domains, arrays, typmods included).
         columns = self._rows(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            (self.schema, table),
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum",
+            relation,
         )
         keys = self._rows(
             "SELECT a.attname FROM pg_index i "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-            "WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY a.attnum",
-            (f"{quote(self.schema)}.{quote(table)}",),
+            "WHERE i.indrelid = to_regclass($1) AND i.indisprimary "
+            "ORDER BY array_position(i.indkey, a.attnum)",
+            relation,
         )
         self.con.rollback()
         return TableInfo(table, tuple(Column(n, t) for n, t in columns), tuple(k[0] for k in keys))
@@ -181,23 +182,32 @@ class _Postgres:
                         low += f" - make_interval(secs => {float(lookback)!r})"
                     where += f" AND {quote(cursor)} > {low}"
         cur = self.con.cursor()
-        cur.adbc_statement.set_options(
-            **{"adbc.postgresql.batch_size_hint_bytes": str(16 * 1024 * 1024)}
-        )
-        cur.execute(f"SELECT * FROM {target}{where}")
-        reader = cur.fetch_record_batch()
-        schema = _plain_schema(reader.schema)
+        try:
+            cur.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(16 * 1024 * 1024)}
+            )
+            cur.execute(f"SELECT * FROM {target}{where}")
+            reader = cur.fetch_record_batch()
+            schema = _plain_schema(reader.schema)
+        except Exception as exc:
+            cur.close()
+            self.con.rollback()
+            raise _mapped(exc, f"reading {target}", self.label) from None
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 for batch in reader:
-                    yield _plain_batch(batch, schema)
+                    yield _plain_batch(batch, schema, target)
+            except StrataError:
+                raise
+            except Exception as exc:
+                raise _mapped(exc, f"reading {target}", self.label) from None
             finally:
                 cur.close()
                 self.con.rollback()
 
         stream = pa.RecordBatchReader.from_batches(schema, batches())
-        return Extract(info.name, stream, cursor, after, upto if upto is not None else after)
+        return Extract(stream, upto if upto is not None else after)
 
     def _scalar(self, sql: str) -> Any:
         with self.con.cursor() as cur:
@@ -216,7 +226,9 @@ def _numeric_type(field: pa.Field) -> pa.DataType:
     if typmod < 4:
         return pa.string()  # unconstrained NUMERIC: no safe fixed precision; keep the text
     precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
-    return pa.decimal128(precision, scale)
+    if precision > 76:
+        return pa.string()
+    return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
 
 
 def _plain_field(field: pa.Field) -> pa.Field:
@@ -233,13 +245,19 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([_plain_field(f) for f in schema])
 
 
-def _plain_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+def _plain_batch(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBatch:
     arrays = []
     for column, target in zip(batch.columns, schema, strict=True):
         if isinstance(column.type, pa.BaseExtensionType):
             column = column.storage
         if column.type != target.type:
-            column = column.cast(target.type)
+            try:
+                column = column.cast(target.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SourceError(
+                    f"{where}: column {target.name} holds a value that is not "
+                    f"{target.type} ({exc}); e.g. NUMERIC 'NaN' has no decimal form"
+                ) from exc
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -251,21 +269,40 @@ _MYSQL_TYPES: dict[str, pa.DataType] = {
     "int": pa.int32(),
     "integer": pa.int32(),
     "bigint": pa.int64(),
+    "year": pa.int16(),
     "float": pa.float32(),
     "double": pa.float64(),
     "date": pa.date32(),
     "datetime": pa.timestamp("us"),
     "timestamp": pa.timestamp("us"),
-    "blob": pa.binary(),
-    "longblob": pa.binary(),
-    "varbinary": pa.binary(),
+    "time": pa.duration("us"),
+    **{
+        name: pa.binary()
+        for name in ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
+    },
+}
+# An unsigned integer needs the next wider signed type (BIGINT UNSIGNED: uint64).
+_UNSIGNED: dict[str, pa.DataType] = {
+    "tinyint": pa.int16(),
+    "smallint": pa.int32(),
+    "mediumint": pa.int32(),
+    "int": pa.int64(),
+    "integer": pa.int64(),
+    "bigint": pa.uint64(),
 }
 
 
-def mysql_arrow_type(data_type: str, precision: int | None, scale: int | None) -> pa.DataType:
+def mysql_arrow_type(
+    data_type: str, precision: int | None, scale: int | None, column_type: str = ""
+) -> pa.DataType:
     """The Arrow type a MySQL/MariaDB column is extracted as (text for anything else)."""
     if data_type == "decimal":
-        return pa.decimal128(precision or 10, scale or 0)
+        digits = precision or 10
+        if digits > 38:
+            return pa.decimal256(digits, scale or 0)
+        return pa.decimal128(digits, scale or 0)
+    if "unsigned" in column_type.lower() and data_type in _UNSIGNED:
+        return _UNSIGNED[data_type]
     return _MYSQL_TYPES.get(data_type, pa.string())
 
 
@@ -273,8 +310,8 @@ class _MySql:
     def __init__(self, url: DatabaseUrl, schema: str | None, batch_rows: int) -> None:
         import pymysql
 
-        self.url = url
         self.schema = schema or url.database
+        self.label = str(url)
         self.batch_rows = batch_rows
         self._pymysql = pymysql
         try:
@@ -305,15 +342,22 @@ class _MySql:
 
     def describe(self, table: str) -> TableInfo:
         rows = self._rows(
-            "SELECT column_name, data_type, numeric_precision, numeric_scale, column_key "
+            "SELECT column_name, data_type, numeric_precision, numeric_scale, column_key, "
+            "column_type "
             "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
             "ORDER BY ordinal_position",
             (self.schema, table),
         )
         self._types[table] = pa.schema(
-            [pa.field(r[0], mysql_arrow_type(r[1], r[2], r[3])) for r in rows]
+            [pa.field(r[0], mysql_arrow_type(r[1], r[2], r[3], r[5])) for r in rows]
         )
-        keys = tuple(r[0] for r in rows if r[4] == "PRI")
+        primary = self._rows(
+            "SELECT column_name FROM information_schema.key_column_usage "
+            "WHERE table_schema = %s AND table_name = %s AND constraint_name = 'PRIMARY' "
+            "ORDER BY ordinal_position",
+            (self.schema, table),
+        )
+        keys = tuple(r[0] for r in primary)
         return TableInfo(table, tuple(Column(r[0], r[1]) for r in rows), keys)
 
     def extract(
@@ -334,13 +378,21 @@ class _MySql:
                 where = " WHERE false"
             else:
                 where, params = f" WHERE {col} <= %s", [upto]
-                if after is not None:
+                if after is not None and lookback:
                     where += f" AND {col} > TIMESTAMPADD(MICROSECOND, %s, %s)"
                     params += [-round(lookback * 1_000_000), after]
+                elif after is not None:
+                    where += f" AND {col} > %s"
+                    params.append(after)
         order = ", ".join(quote(k, "`") for k in info.primary_key)
         sql = f"SELECT * FROM {target}{where}" + (f" ORDER BY {order}" if order else "")
         cur = self.con.cursor(self._pymysql.cursors.SSCursor)
-        cur.execute(sql, tuple(params))
+        try:
+            cur.execute(sql, tuple(params))
+        except self._pymysql.MySQLError as exc:
+            cur.close()
+            self.con.rollback()
+            raise _mapped(exc, f"reading {target}", self.label) from None
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
@@ -348,12 +400,14 @@ class _MySql:
                     columns = list(zip(*rows, strict=True))
                     arrays = [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)]
                     yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            except self._pymysql.MySQLError as exc:
+                raise _mapped(exc, f"reading {target}", self.label) from None
             finally:
                 cur.close()
                 self.con.rollback()
 
         stream = pa.RecordBatchReader.from_batches(schema, batches())
-        return Extract(info.name, stream, cursor, after, upto if upto is not None else after)
+        return Extract(stream, upto if upto is not None else after)
 
     def close(self) -> None:
         self.con.close()
@@ -365,6 +419,14 @@ _DIALECTS: dict[str, Any] = {"postgresql": _Postgres, "mysql": _MySql}
 def _literal(value: str) -> str:
     """A SQL string literal (standard quoting: a quote inside is doubled)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def _mapped(exc: BaseException, what: str, url: str) -> StrataError:
+    """A driver error as Strata's: a lost or refused connection is transient, the rest not."""
+    reason = _first_line(exc)
+    if type(exc).__name__ == "OperationalError" or "connect" in reason.lower():
+        return DatabaseUnavailable(url, f"{what}: {reason}")
+    return SourceError(f"{url}: {what}: {reason}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,7 +6,6 @@ the data files, so a crash mid-extract leaves no manifest and the next run repea
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,7 +53,6 @@ def extract_to_bronze(
     run_id: str,
     full_refresh: bool = False,
     lookback_seconds: float = 0.0,
-    on_rows: Callable[[int], None] | None = None,
 ) -> TableLoad:
     """Extract one table (the rows after its checkpoint, minus a lookback) as a bronze load."""
     after = None if full_refresh or spec.cursor is None else checkpoint(bronze)
@@ -68,20 +66,16 @@ def extract_to_bronze(
         "mode": "incremental" if after is not None else "full",
     }
 
-    def counted() -> Any:
-        for batch in extract.reader:
-            if on_rows is not None:
-                on_rows(batch.num_rows)
-            yield batch
-
-    manifest = bronze.write_batches(
-        spec.name,
-        counted(),
-        schema=extract.reader.schema,
-        fmt=fmt,
-        run_id=run_id,
-        source_position=position,
-    )
+    try:
+        manifest = bronze.write_batches(
+            spec.name,
+            extract.reader,
+            fmt=fmt,
+            run_id=run_id,
+            source_position=position,
+        )
+    finally:
+        extract.reader.close()  # an unread stream still holds a cursor and a transaction
     if manifest is None:
         return TableLoad(spec.name, 0, None, False, after, after)
     rows = 0 if manifest.reused else manifest.rows
