@@ -193,3 +193,21 @@ def test_dataset_reads_loads_lazily_with_load_ids_and_unified_schema(bronze: Bro
 def test_load_ids_strictly_increase_even_within_a_millisecond() -> None:
     ids = [new_load_id() for _ in range(200)]
     assert ids == sorted(set(ids))
+
+
+def test_deleting_a_streamed_load_removes_its_content_marker(bronze: Bronze, lake: Lake) -> None:
+    manifest = bronze.write_batches("t", TYPED.to_reader(max_chunksize=2), run_id="r")
+    assert manifest is not None and manifest.content_sha256
+    marker = f"{bronze.prefix}/_hashes/{manifest.content_sha256}"
+    assert lake.exists(marker)
+    bronze.delete(manifest)
+    assert not lake.exists(marker) and bronze.latest() is None
+    again = bronze.write_batches("t", TYPED.to_reader(max_chunksize=2), run_id="r2")
+    assert again is not None and not again.reused
+
+
+def test_latest_is_the_newest_committed_load(bronze: Bronze) -> None:
+    first = bronze.write("a.jsonl", jsonl(1), fmt="jsonl", run_id="r")
+    second = bronze.write("b.jsonl", jsonl(2), fmt="jsonl", run_id="r")
+    latest = bronze.latest()
+    assert latest is not None and latest.load_id == second.load_id != first.load_id

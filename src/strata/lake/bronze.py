@@ -60,6 +60,7 @@ class Manifest:
     source_position: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
     arrow_schema: str = ""  # base64 Arrow IPC schema: exact types for CSV and Parquet loads
+    content_sha256: str = ""  # the content-hash marker's name (set on every new load)
 
     def schema_arrow(self) -> pa.Schema | None:
         if not self.arrow_schema:
@@ -140,6 +141,7 @@ class Bronze:
             rows=table.num_rows,
             schema=schema_of(table),
             source_position=source_position or {},
+            content_sha256=sha,
         )
         folder = self._load_dir(load_id)
         self.lake.write_bytes(f"{folder}/{name}", data)
@@ -194,6 +196,7 @@ class Bronze:
             schema=[{"name": f.name, "type": str(f.type)} for f in schema],
             source_position=source_position or {},
             arrow_schema=base64.b64encode(schema.serialize().to_pybytes()).decode(),
+            content_sha256=digest,
         )
         self.lake.write_bytes(f"{folder}/{MANIFEST}", manifest.to_json())
         self.lake.write_bytes(self._hash_marker(digest), str(load_id).encode())
@@ -248,6 +251,15 @@ class Bronze:
             return None
         return Manifest.from_json(self.lake.read_bytes(path))
 
+    def latest(self) -> Manifest | None:
+        """The newest committed load, reading one manifest (not all of them)."""
+        for folder in reversed(self.lake.list_dirs(self.prefix)):
+            if folder.startswith("load_id="):
+                manifest = self.manifest(int(folder.split("=", 1)[1]))
+                if manifest is not None:
+                    return manifest
+        return None
+
     def loads(self, after: int | None = None) -> Iterator[Manifest]:
         """Committed loads in load order, optionally only those after a load id."""
         for folder in self.lake.list_dirs(self.prefix):
@@ -278,10 +290,11 @@ class Bronze:
         """Remove a load (retention): the manifest goes first so readers never see half a load."""
         folder = self._load_dir(manifest.load_id)
         self.lake.fs.delete_file(self.lake.path(f"{folder}/{MANIFEST}"))
-        for f in manifest.files:
-            marker = self.lake.path(self._hash_marker(f.sha256))
-            if self.lake.exists(self._hash_marker(f.sha256)):
-                self.lake.fs.delete_file(marker)
+        # Loads written before content_sha256 existed named their marker after their one file.
+        hashes = [manifest.content_sha256] if manifest.content_sha256 else []
+        for sha in hashes or [f.sha256 for f in manifest.files]:
+            if self.lake.exists(self._hash_marker(sha)):
+                self.lake.fs.delete_file(self.lake.path(self._hash_marker(sha)))
         self.lake.delete_dir(folder)
 
 

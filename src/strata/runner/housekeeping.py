@@ -38,7 +38,8 @@ def _expire_bronze(ctx: RunContext, cutoff: datetime) -> int:
     for entity in ctx.lake.list_dirs(f"bronze/{ctx.pipeline}"):
         consumed = _consumed_up_to(ctx, entity)
         bronze = ctx.bronze(entity)
-        for manifest in list(bronze.loads()):
+        # The newest load always stays: it holds the entity's extract checkpoint.
+        for manifest in list(bronze.loads())[:-1]:
             old = load_time(manifest.load_id) < cutoff
             if old and (consumed is None or manifest.load_id <= consumed):
                 bronze.delete(manifest)

@@ -38,9 +38,7 @@ class TableLoad:
 
 def checkpoint(bronze: Bronze) -> str | None:
     """The cursor value the newest load of `bronze` covers up to (None: nothing loaded yet)."""
-    newest = None
-    for manifest in bronze.loads():
-        newest = manifest
+    newest = bronze.latest()
     return None if newest is None else newest.source_position.get("upto")
 
 
