@@ -37,12 +37,6 @@ SOURCE_TABLES = (
 )
 SILVER = ("customers", "products", "stores", "inventory", "sales_managers", "transactions")
 GOLD = ("daily_sales_summary", "product_performance", "customer_analytics")
-# Primary keys of the warehouse tables (silver models carry theirs as unique_key).
-GOLD_KEYS = {
-    "daily_sales_summary": ("sales_date",),
-    "product_performance": ("product_id",),
-    "customer_analytics": ("customer_id",),
-}
 # What the warehouse gets by default: gold, plus the silver tables the seed's Athena queries
 # read (store performance, payment and channel shares), so the warehouse answers all of them.
 SYNCED = (*GOLD, "transactions", "customers", "products", "stores")
@@ -92,6 +86,34 @@ def source_url(ctx: RunContext, options: Options) -> DatabaseUrl:
     return url
 
 
+def _generate(
+    url: DatabaseUrl,
+    options: Options,
+    transactions: int,
+    seed: int,
+    console: Console | None,
+    show_progress: bool = True,
+) -> Any:
+    """Fill the source database with the sample data set, with a progress bar."""
+    from strata.pipelines.shopease.generate import generate
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True, disable=not show_progress) as bar:
+        task = bar.add_task("generate sale_transactions", total=transactions)
+
+        def advance(table: str, rows: int) -> None:
+            if table == "sale_transactions":
+                bar.update(task, completed=rows)
+
+        return generate(
+            url.url,
+            transactions=transactions,
+            seed=seed,
+            schema=options.source_schema,
+            on_progress=advance,
+        )
+
+
 def generate_source(
     settings: Settings,
     options: BaseModel,
@@ -101,70 +123,39 @@ def generate_source(
     seed: int = 42,
     console: Console | None = None,
 ) -> tuple[DatabaseUrl, Any]:
-    """`strata generate shopease`: (re)create the sample OLTP database, with a progress bar."""
-    from strata.pipelines.shopease.generate import generate
-
+    """`strata generate shopease`: (re)create the sample OLTP database."""
     assert isinstance(options, Options)
     url = resolve_postgres(source or options.source_url, settings.state_path, "shopease")
-    total = transactions or options.transactions
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("sale_transactions", total=total)
-
-        def advance(table: str, rows: int) -> None:
-            if table == "sale_transactions":
-                bar.update(task, completed=rows)
-
-        result = generate(
-            url.url,
-            transactions=total,
-            seed=seed,
-            schema=options.source_schema,
-            on_progress=advance,
-        )
-    return url, result
+    return url, _generate(url, options, transactions or options.transactions, seed, console)
 
 
-def _generate_if_empty(ctx: RunContext, options: Options, url: DatabaseUrl) -> int:
+def _generate_if_empty(
+    ctx: RunContext, options: Options, url: DatabaseUrl, source: DatabaseSource
+) -> int:
     """On the embedded source only: create the sample database the first time."""
     if options.source_url != EMBEDDED or not options.generate_if_empty:
         return 0
-    with DatabaseSource(url.url, schema=options.source_schema) as source:
-        if "sale_transactions" in source.tables():
-            return 0
-    from strata.pipelines.shopease.generate import generate
-
+    if "sale_transactions" in source.tables():
+        return 0
     ctx.console.print(
         f"[dim]shopease: generating the sample source database "
         f"({options.transactions:,} transactions) in the embedded PostgreSQL[/dim]"
     )
-    with ctx.progress("generate source database", options.transactions) as bar:
-
-        def advance(table: str, rows: int) -> None:
-            if table == "sale_transactions":
-                bar.update(bar.task_ids[0], completed=rows)
-
-        result = generate(
-            url.url,
-            transactions=options.transactions,
-            schema=options.source_schema,
-            on_progress=advance,
-        )
+    result = _generate(url, options, options.transactions, 42, ctx.console, ctx.show_progress)
     return sum(result.rows.values())
 
 
 def extract(ctx: RunContext, options: Options) -> StepResult:
     """Every source table's changes since its checkpoint, streamed into bronze."""
     url = source_url(ctx, options)
-    generated = _generate_if_empty(ctx, options, url)
     loads = []
-    with (
-        DatabaseSource(url.url, schema=options.source_schema, batch_rows=options.batch_rows) as src,
-        ctx.progress("extract source tables", len(SOURCE_TABLES)) as bar,
-    ):
-        for spec in SOURCE_TABLES:
-            loads.append(
-                extract_to_bronze(
+    with DatabaseSource(
+        url.url, schema=options.source_schema, batch_rows=options.batch_rows
+    ) as src:
+        generated = _generate_if_empty(ctx, options, url, src)
+        with ctx.progress("extract source tables", len(SOURCE_TABLES)) as bar:
+            for spec in SOURCE_TABLES:
+                load = extract_to_bronze(
                     src,
                     ctx.bronze(spec.name),
                     spec,
@@ -173,8 +164,8 @@ def extract(ctx: RunContext, options: Options) -> StepResult:
                     full_refresh=ctx.full_refresh,
                     lookback_seconds=options.cursor_lookback_seconds,
                 )
-            )
-            bar.advance(bar.task_ids[0])
+                loads.append(load)
+                bar.advance(bar.task_ids[0])
     metrics: dict[str, Any] = {load.table: load.to_dict() for load in loads}
     if generated:
         metrics["generated_source_rows"] = generated
@@ -220,7 +211,7 @@ def sync(ctx: RunContext, options: Options) -> StepResult:
                     use_threads=False,
                 )
                 reader = scanner.to_reader()
-                key = list(model.unique_key or GOLD_KEYS[name])
+                key = list(model.unique_key)
                 result = warehouse.load(name, reader, mode="replace", key=key)
                 metrics[name] = result.to_dict()
                 rows += result.rows

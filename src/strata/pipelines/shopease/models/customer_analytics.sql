@@ -2,6 +2,7 @@
 layer = "gold"
 description = "Per customer: the seed's purchase totals plus RFM scoring (recency, frequency, monetary quintile scores 1-5, named segment) and the seed's spend segments."
 materialized = "table"
+unique_key = ["customer_id"]  # the warehouse table's primary key
 
 [[rules]]
 type = "unique"

@@ -2,6 +2,7 @@
 layer = "gold"
 description = "Per sales day: transactions, items, revenue, average transaction value, distinct customers and products (the seed's daily_sales_summary)."
 materialized = "table"
+unique_key = ["sales_date"]  # the warehouse table's primary key
 
 [[rules]]
 type = "unique"

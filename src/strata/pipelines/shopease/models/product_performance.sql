@@ -2,6 +2,7 @@
 layer = "gold"
 description = "Per product: orders, units, revenue, average order value and quantity (the seed's product_performance; products joined with their valid sales)."
 materialized = "table"
+unique_key = ["product_id"]  # the warehouse table's primary key
 
 [[rules]]
 type = "unique"
