@@ -211,3 +211,18 @@ def test_latest_is_the_newest_committed_load(bronze: Bronze) -> None:
     second = bronze.write("b.jsonl", jsonl(2), fmt="jsonl", run_id="r")
     latest = bronze.latest()
     assert latest is not None and latest.load_id == second.load_id != first.load_id
+
+
+def test_dataset_unions_loads_of_different_formats(bronze: Bronze) -> None:
+    first = bronze.write_batches("t", TYPED.to_reader(), fmt="csv", run_id="r")
+    second = bronze.write_batches("t", TYPED.slice(0, 2).to_reader(), fmt="parquet", run_id="r")
+    assert first is not None and second is not None
+    data = bronze.dataset(list(bronze.loads())).to_table()
+    assert data.num_rows == 6
+    assert sorted(set(data.column("_load_id").to_pylist())) == [first.load_id, second.load_id]
+    assert (
+        data.filter(pa.compute.equal(data["_load_id"], second.load_id))
+        .drop_columns(["_load_id"])
+        .sort_by("id")
+        .equals(TYPED.slice(0, 2))
+    )

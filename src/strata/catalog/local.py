@@ -83,9 +83,7 @@ class LakeCatalog:
         ids = [m.load_id for m in manifests]
         rows = sum(m.rows for m in manifests)
         if manifests and all(m.arrow_schema for m in manifests):
-            with_format = {m.format for m in manifests}
-            if len(with_format) == 1:
-                return BronzeInput(bronze.dataset(manifests), ids, rows)
+            return BronzeInput(bronze.dataset(manifests), ids, rows)
         tables = []
         for manifest in manifests:
             table = bronze.read(manifest)

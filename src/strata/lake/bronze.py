@@ -206,18 +206,24 @@ class Bronze:
         """Parquet/CSV loads as one lazily-read Arrow dataset with a `_load_id` column.
 
         Nothing is read until a query scans it, so memory does not grow with the load size.
-        Loads with different schemas are unified (new columns are NULL in older loads).
+        Loads with different schemas are unified (new columns are NULL in older loads); loads
+        in different formats (the pipeline's `bronze_format` changed) become a union.
         """
         schemas = [m.schema_arrow() for m in manifests]
-        if (
-            not manifests
-            or any(s is None for s in schemas)
-            or len({m.format for m in manifests}) > 1
-        ):
+        if not manifests or any(s is None for s in schemas):
             raise StorageError(f"{self.prefix}: loads cannot be read as one dataset")
         unified = pa.unify_schemas(
             [s for s in schemas if s is not None], promote_options="permissive"
-        )
+        ).append(pa.field(load_column, pa.int64()))
+        formats = sorted({m.format for m in manifests})
+        parts = [
+            self._files_dataset([m for m in manifests if m.format == fmt], fmt, unified)
+            for fmt in formats
+        ]
+        return parts[0] if len(parts) == 1 else ds.dataset(parts, schema=unified)
+
+    def _files_dataset(self, manifests: list[Manifest], fmt: str, schema: pa.Schema) -> ds.Dataset:
+        load_column = schema.names[-1]
         paths, partitions = [], []
         for manifest in manifests:
             for f in manifest.files:
@@ -225,8 +231,8 @@ class Bronze:
                 partitions.append(ds.field(load_column) == pa.scalar(manifest.load_id, pa.int64()))
         return ds.FileSystemDataset.from_paths(
             paths,
-            schema=unified.append(pa.field(load_column, pa.int64())),
-            format=_file_format(manifests[0].format, unified),
+            schema=schema,
+            format=_file_format(fmt, schema.remove(len(schema) - 1)),
             filesystem=self.lake.fs,
             partitions=partitions,
         )
