@@ -114,10 +114,6 @@ class SchemaPlan:
         """Names of the columns a load adds to an existing table."""
         return [c.target for c in self.adds]
 
-    @property
-    def changes_schema(self) -> bool:
-        return self.create or bool(self.adds or self.widen)
-
 
 class Dialect(ABC):
     """How one database names, renders and stores types and identifiers."""

@@ -217,11 +217,6 @@ class NormalizedData:
         self.rows = 0
         self.failure: Exception | None = None
 
-    @property
-    def columns(self) -> list[str]:
-        """The data's column names (without the sequence column)."""
-        return list(self.data_schema.names)
-
     def batches(self, sequence: bool = True) -> Iterator[pa.RecordBatch]:
         """Canonical batches, each with the sequence column unless `sequence` is False (a load
         straight into the target has no use for it); consumable once.
