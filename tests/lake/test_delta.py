@@ -149,6 +149,32 @@ def test_merge_adds_new_columns_as_null_for_old_rows(table: DeltaTableIO) -> Non
     ]
 
 
+def test_merge_deletes_keys_in_the_same_commit(table: DeltaTableIO) -> None:
+    table.merge(pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]}), ["id"])
+    stats = table.merge(
+        pa.table({"id": [3, 4], "v": ["C", "d"]}),
+        ["id"],
+        watermarks=[Watermark("src", 7)],
+        delete=pa.table({"id": pa.array([1, 9], pa.int32())}),  # 9 is absent: no-op
+    )
+    assert table.version() == 1
+    assert table.watermark("src") == 7
+    assert (stats["num_target_rows_deleted"], stats["num_target_rows_updated"]) == (1, 1)
+    assert rows(table) == [{"id": 2, "v": "b"}, {"id": 3, "v": "C"}, {"id": 4, "v": "d"}]
+
+
+def test_merge_of_only_deletes(table: DeltaTableIO) -> None:
+    table.merge(pa.table({"dt": ["d1", "d2"], "id": [1, 2], "v": [1, 2]}), ["id"], ["dt"])
+    empty = pa.table({"dt": pa.array([], pa.string()), "id": pa.array([], pa.int64()), "v": []})
+    table.merge(reader(empty), ["id"], ["dt"], [Watermark("src", 1)], delete=pa.table({"id": [1]}))
+    assert table.version() == 1 and table.watermark("src") == 1
+    assert [r["id"] for r in rows(table)] == [2]
+    # Only absent keys to delete: nothing changes but the watermark still commits.
+    table.merge(empty, ["id"], ["dt"], [Watermark("src", 2)], delete=pa.table({"id": [5]}))
+    assert table.version() == 2 and table.watermark("src") == 2
+    assert [r["id"] for r in rows(table)] == [2]
+
+
 def test_watermark_commits_with_the_merge(table: DeltaTableIO) -> None:
     table.merge(pa.table({"id": [1]}), ["id"], watermarks=[Watermark("src", 100)])
     assert table.version() == 0

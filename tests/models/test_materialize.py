@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deltalake import DeltaTable
 
 from strata.catalog import LakeCatalog
 from strata.engines import DuckDBEngine
@@ -51,6 +52,22 @@ materialized = "table"
 */
 SELECT count(*) AS n, CAST(sum(value) AS BIGINT) AS total FROM silver.events
 """
+
+
+LATEST = """/* strata
+layer = "silver"
+materialized = "incremental"
+unique_key = ["id"]
+
+[[rules]]
+type = "not_null"
+column = "value"
+severity = "block"
+*/
+SELECT id, value FROM bronze.events
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY _load_id DESC) = 1
+"""
+"""Only the newest version of each key, so a rebuild from every load gives the merged state."""
 
 
 @pytest.fixture
@@ -339,11 +356,60 @@ def test_partitioned_merge_strategy(lake: Lake, tmp_path: Path) -> None:
 
 
 def test_quarantined_merge_keys_are_deleted(lake: Lake, tmp_path: Path) -> None:
-    events = model(tmp_path, "events", EVENTS)
+    events = model(tmp_path, "events", LATEST)
     load(lake, {"id": 1, "value": 10}, {"id": 2, "value": 20})
     build(lake, events)
-    load(lake, {"id": 2, "value": None}, {"id": 3, "value": 30})
+    newer = load(lake, {"id": 2, "value": None}, {"id": 3, "value": 30})
     result = build(lake, events, run_id="run-2")
     assert (result.rows_out, result.quarantined) == (1, 1)
     # Key 2's newest version was rejected, so its older version is gone too.
-    assert [r[0] for r in silver(lake)] == [1, 3]
+    assert [r["id"] for r in table_rows(lake, "silver/p/events")] == [1, 3]
+    # Deletion, upsert and watermark are one commit: one new version, never a gap.
+    target = DeltaTableIO(lake, "silver/p/events")
+    assert result.version == target.version() == 1
+    assert target.watermark(SOURCE_MARK) == newer.load_id
+    [last] = DeltaTable(target.uri).history(1)
+    assert last["operation"] == "MERGE"
+    assert last["operationMetrics"]["num_target_rows_deleted"] == 1
+    assert DeltaTable(target.uri, version=0).transaction_version(SOURCE_MARK) != newer.load_id
+    assert "_strata_delete" not in target.read().column_names
+    # The incremental result is what a rebuild from every load gives.
+    incremental = [(r["id"], r["value"]) for r in table_rows(lake, "silver/p/events")]
+    build(lake, events, full_refresh=True)
+    assert [(r["id"], r["value"]) for r in table_rows(lake, "silver/p/events")] == incremental
+
+
+def test_fully_quarantined_update_deletes_the_key_in_one_commit(lake: Lake, tmp_path: Path) -> None:
+    events = model(tmp_path, "events", EVENTS)
+    load(lake, {"id": 1, "value": 10}, {"id": 2, "value": 20})
+    build(lake, events)
+    bad = load(lake, {"id": 1, "value": None})
+    result = build(lake, events)
+    assert (result.rows_out, result.quarantined) == (0, 1)
+    target = DeltaTableIO(lake, "silver/p/events")
+    assert target.version() == 1
+    assert target.watermark(SOURCE_MARK) == bad.load_id
+    assert [r[0] for r in silver(lake)] == [2]
+    assert build(lake, events).status == "skipped"
+
+
+def test_quarantined_key_is_deleted_from_any_partition(lake: Lake, tmp_path: Path) -> None:
+    daily = model(
+        tmp_path,
+        "daily",
+        '/* strata\nmaterialized = "incremental"\nunique_key = ["id"]\n'
+        'partition_by = ["dt"]\n[[rules]]\ntype = "not_null"\ncolumn = "dt"\n'
+        'severity = "block"\n*/\nSELECT dt, id, value FROM bronze.events\n'
+        "QUALIFY row_number() OVER (PARTITION BY id ORDER BY _load_id DESC) = 1\n",
+    )
+    load(lake, {"dt": "d1", "id": 1, "value": 1}, {"dt": "d2", "id": 2, "value": 2})
+    build(lake, daily)
+    # Key 1 is rejected (no partition value) while the batch only touches partition d3.
+    load(lake, {"dt": None, "id": 1, "value": 10}, {"dt": "d3", "id": 3, "value": 3})
+    result = build(lake, daily)
+    assert (result.rows_out, result.quarantined, result.version) == (1, 1, 1)
+    incremental = [(r["dt"], r["id"], r["value"]) for r in table_rows(lake, "silver/p/daily")]
+    assert incremental == [("d2", 2, 2), ("d3", 3, 3)]
+    build(lake, daily, full_refresh=True)
+    rebuilt = [(r["dt"], r["id"], r["value"]) for r in table_rows(lake, "silver/p/daily")]
+    assert rebuilt == incremental

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -79,6 +79,56 @@ def _partitions(data: Rows, partition_by: list[str], partitions: pa.Table | None
     return data.select(partition_by).group_by(partition_by).aggregate([])
 
 
+DELETE_FLAG = "_strata_delete"
+"""The MERGE source column that marks a row as a key to delete (never written to the table)."""
+
+
+class _Counted:
+    """Rows to write, counting the rows as they are read."""
+
+    def __init__(self, data: Rows) -> None:
+        self.data = data
+        self.count = data.num_rows if isinstance(data, pa.Table) else 0
+
+    def rows(self) -> Rows:
+        if isinstance(self.data, pa.Table):
+            return self.data
+        reader = self.data
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                self.count += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _flagged(data: Rows, delete: pa.Table | None) -> pa.RecordBatchReader:
+    """`data` with a false `DELETE_FLAG`, followed by the keys of `delete` flagged true.
+
+    The key rows hold NULL in every other column; `data` stays a stream, batch by batch.
+    """
+    schema = data.schema.append(pa.field(DELETE_FLAG, pa.bool_(), nullable=False))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        source = data.to_batches() if isinstance(data, pa.Table) else data
+        for batch in source:
+            flags = pa.repeat(pa.scalar(False), batch.num_rows)
+            yield pa.RecordBatch.from_arrays([*batch.columns, flags], schema=schema)
+        if delete is None:
+            return
+        n = delete.num_rows
+        columns = [
+            delete.column(f.name).cast(f.type).combine_chunks()
+            if f.name in delete.column_names
+            else pa.nulls(n, f.type)
+            for f in data.schema
+        ]
+        yield pa.RecordBatch.from_arrays([*columns, pa.repeat(pa.scalar(True), n)], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 def _sql_literal(value: Any) -> str:
     if value is None:
         return "NULL"
@@ -119,6 +169,16 @@ class DeltaTableIO:
             return None
         if version is not None:
             table.load_as_version(version)
+        return self._dataset(table)
+
+    def snapshot(self) -> tuple[ds.Dataset, int] | None:
+        """The current snapshot as an Arrow dataset, with its version (from one open)."""
+        table = self._table()
+        if table is None:
+            return None
+        return self._dataset(table), table.version()
+
+    def _dataset(self, table: DeltaTable) -> ds.Dataset:
         dataset = table.to_pyarrow_dataset()
         if not self.lake.is_local or not isinstance(dataset, ds.FileSystemDataset):
             return dataset
@@ -223,73 +283,67 @@ class DeltaTableIO:
         watermarks: Sequence[Watermark] = (),
         metadata: dict[str, Any] | None = None,
         partitions: pa.Table | None = None,
+        delete: pa.Table | None = None,
     ) -> dict[str, int]:
         """Upsert by `unique_key` in one commit; creates the table on first use.
 
+        `delete` holds keys (the `unique_key` columns) whose rows are deleted in the same
+        commit: they ride in the MERGE source as flagged rows, so the deletion, the upsert and
+        the watermarks land in one version. Keys should not also appear in `data`.
+
         `partitions` (the distinct `partition_by` values of `data`; computed from a table when
-        not given) prunes the target scan. Unlike the other writes, MERGE holds its source in
-        memory: delta-rs joins it with the target in a hash join that cannot spill, and reading
-        the source up front (rather than streaming it) keeps that join on the source side, so
-        memory follows the batch merged, not the size of the table.
+        not given) prunes the target scan; the keys to delete are looked up in every partition.
+        Unlike the other writes, MERGE holds its source in memory: delta-rs joins it with the
+        target in a hash join that cannot spill, and reading the source up front (rather than
+        streaming it) keeps that join on the source side, so memory follows the batch merged,
+        not the size of the table.
         """
         table = self._table()
         data, empty = _peek(data)
-        if table is None or empty:
+        deleting = table is not None and delete is not None and delete.num_rows > 0
+        if table is None or (empty and not deleting):
             # delta-rs makes no commit for an empty merge; an empty append still carries the
             # watermarks, so a batch that was entirely quarantined is not re-read forever.
-            self.append(data, partition_by, watermarks, metadata)
-            return {
-                "num_target_rows_inserted": self._last_added_rows(),
-                "num_target_rows_updated": 0,
-            }
+            counted = _Counted(data)
+            self.append(counted.rows(), partition_by, watermarks, metadata)
+            return {"num_target_rows_inserted": counted.count, "num_target_rows_updated": 0}
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in unique_key)
         if partition_by:
             # Prune the target scan to the partitions the batch touches.
             present = _partitions(data, partition_by, partitions)
-            predicate += " AND (" + partition_predicate(present, partition_by, alias="t") + ")"
+            prune = ["false"]
+            if present.num_rows:
+                prune = [partition_predicate(present, partition_by, alias="t")]
+            if deleting:
+                prune.insert(0, f"s.{DELETE_FLAG}")
+            predicate += " AND (" + " OR ".join(f"({p})" for p in prune) + ")"
+        source = _flagged(data, delete if deleting else None)
+        only_data = f"NOT s.{DELETE_FLAG}"
         try:
+            merger = table.merge(
+                source,
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                writer_properties=_writer_properties(),
+                streamed_exec=False,
+                commit_properties=_commit(watermarks, metadata),
+            )
+            if deleting:
+                merger = merger.when_matched_delete(predicate=f"s.{DELETE_FLAG}")
+            before = table.version()
             result = (
-                table.merge(
-                    data,
-                    predicate,
-                    source_alias="s",
-                    target_alias="t",
-                    merge_schema=True,
-                    writer_properties=_writer_properties(),
-                    streamed_exec=False,
-                    commit_properties=_commit(watermarks, metadata),
-                )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
+                merger.when_matched_update_all(predicate=only_data, except_cols=[DELETE_FLAG])
+                .when_not_matched_insert_all(predicate=only_data, except_cols=[DELETE_FLAG])
                 .execute()
             )
         except Exception as exc:  # delta-rs raises bare Exceptions for cast errors
             raise StorageError(f"cannot merge into Delta table {self.uri}: {exc}") from exc
+        if table.version() == before:
+            # Nothing changed (only absent keys to delete): commit the watermarks regardless.
+            self.append(data.schema.empty_table(), partition_by, watermarks, metadata)
         return {k: int(v) for k, v in result.items() if isinstance(v, int)}
-
-    def _last_added_rows(self) -> int:
-        """The rows the newest commit added, from its operation metrics."""
-        table = self._table()
-        if table is None:
-            return 0
-        [last] = table.history(1)
-        return int(last.get("operationMetrics", {}).get("num_added_rows", 0))
-
-    def delete_keys(self, keys: pa.Table, metadata: dict[str, Any] | None = None) -> int:
-        """Delete the rows whose key (the columns of `keys`) appears in `keys`; one commit.
-
-        Used when the newest version of a key fails a blocking rule: the key's current state is
-        "rejected", exactly as a full rebuild would leave it.
-        """
-        table = self._table()
-        if table is None or keys.num_rows == 0:
-            return 0
-        predicate = partition_predicate(keys, keys.column_names)
-        try:
-            result = table.delete(predicate, commit_properties=_commit((), metadata))
-        except Exception as exc:
-            raise StorageError(f"cannot delete from Delta table {self.uri}: {exc}") from exc
-        return int(result.get("num_deleted_rows", 0))
 
     def vacuum(self, retention_hours: int) -> list[str]:
         """Delete files no longer referenced for longer than the retention."""

@@ -90,9 +90,8 @@ class ModelBuilder:
 
     def build(self, model: Model) -> ModelResult:
         target = DeltaTableIO(self.catalog.lake, model.table_path)
-        incremental = (
-            model.materialized == "incremental" and not self.full_refresh and target.exists()
-        )
+        exists = target.exists()
+        incremental = model.materialized == "incremental" and not self.full_refresh and exists
         sql = render(model, incremental, self.variables)
         known = self.catalog.tables()
         try:
@@ -100,7 +99,7 @@ class ModelBuilder:
         except StrataError as exc:
             raise ModelError(model.qualified_name, str(exc)) from exc
         inputs = [self._register(model, target, ref, incremental) for ref in refs]
-        if not self.full_refresh and target.exists() and not any(i.changed for i in inputs):
+        if not self.full_refresh and exists and not any(i.changed for i in inputs):
             return ModelResult(model.qualified_name, "skipped", version=target.version())
         return self._execute(model, target, resolved, inputs, incremental)
 
@@ -118,12 +117,11 @@ class ModelBuilder:
             ids = loads.load_ids
             mark = max(ids) if ids else (previous or 0)
             return _Input(ref, mark, bool(ids) and mark != previous, loads.rows)
-        table = self.catalog.delta(ref)
-        dataset = table.dataset()
-        if dataset is None:
+        snapshot = self.catalog.delta(ref).snapshot()
+        if snapshot is None:
             raise ModelError(model.qualified_name, f"input table {ref} does not exist yet")
+        dataset, version = snapshot
         self.engine.register(ref.relation, dataset)
-        version = table.version() or 0
         # A model reading its own table ({{ this }}) must not count its own commits as changes.
         changed = ref.path != model.table_path and version != previous
         return _Input(ref, version, changed, 0)
@@ -148,21 +146,25 @@ class ModelBuilder:
             OUTPUT, list(model.rules), model.qualified_name, passed=PASSED, quarantined=QUARANTINED
         )
         metrics = self._metrics(model)
+        rejected = None
         if report.quarantined_rows:
             self._quarantine(model, inputs)
             if incremental and model.incremental_strategy == "merge" and model.unique_key:
-                # The newest version of these keys was rejected: drop the older, valid
-                # version too, as a rebuild from scratch would (idempotent if rerun).
+                # The newest version of these keys was rejected: the merge drops the older,
+                # valid version too, as a rebuild from scratch would (idempotent if rerun).
                 columns = ", ".join(model.unique_key)
-                keys = self._query(model, f"SELECT DISTINCT {columns} FROM {QUARANTINED}")
-                target.delete_keys(keys, {"strata.run_id": self.run_id})
+                rejected = self._query(
+                    model,
+                    f"SELECT DISTINCT {columns} FROM {QUARANTINED} "
+                    f"EXCEPT SELECT {columns} FROM {PASSED}",
+                )
         marks = [
             Watermark(self._app_id(model, i.ref), i.watermark)
             for i in inputs
             if i.ref.path != model.table_path
         ]
         meta = {"strata.run_id": self.run_id, "strata.model": model.qualified_name}
-        self._write(model, target, report.passed_rows, marks, meta, incremental)
+        self._write(model, target, report.passed_rows, marks, meta, incremental, rejected)
         return ModelResult(
             model=model.qualified_name,
             status="built",
@@ -209,6 +211,7 @@ class ModelBuilder:
         marks: list[Watermark],
         meta: dict[str, Any],
         incremental: bool,
+        rejected: pa.Table | None = None,
     ) -> None:
         partition_by = list(model.partition_by)
         if model.materialized == "table" or not incremental:
@@ -218,7 +221,9 @@ class ModelBuilder:
         elif model.incremental_strategy == "merge":
             partitions = self._partitions(model, PASSED) if rows else None
             data = self._stream(model, f"SELECT * FROM {PASSED}")
-            target.merge(data, list(model.unique_key), partition_by, marks, meta, partitions)
+            target.merge(
+                data, list(model.unique_key), partition_by, marks, meta, partitions, rejected
+            )
         elif model.incremental_strategy == "replace_partitions":
             partitions = self._partitions(model, PASSED)
             data = self._stream(model, f"SELECT * FROM {PASSED}")
