@@ -11,7 +11,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from strata.db.urls import DatabaseUrl
+from strata.db.postgres import connect_postgres, error_reason, leaks_password
+from strata.db.urls import DatabaseUrl, redact
 from strata.errors import DatabaseUnavailable, MissingDependency
 
 EMBEDDED = "embedded"
@@ -34,22 +35,34 @@ def embedded_postgres(state_path: Path) -> DatabaseUrl:
                 warnings.simplefilter("ignore")
                 _servers[folder] = pgserver.get_server(folder, cleanup_mode="stop")
         except Exception as exc:
-            raise DatabaseUnavailable(f"embedded PostgreSQL in {folder}", str(exc)) from exc
+            reason = redact(str(exc).strip()) or type(exc).__name__
+            raise DatabaseUnavailable(f"embedded PostgreSQL in {folder}", reason) from exc
     return DatabaseUrl.parse(_servers[folder].get_uri())
 
 
 def ensure_database(url: DatabaseUrl, name: str) -> DatabaseUrl:
-    """`url`'s server with database `name`, created if it does not exist (PostgreSQL)."""
-    import adbc_driver_postgresql.dbapi as pg
+    """`url`'s server with database `name`, created if it does not exist (PostgreSQL).
 
-    try:
-        with pg.connect(url.url, autocommit=True) as con, con.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = $1", parameters=(name,))
-            if cur.fetchone() is None:
-                cur.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        raise DatabaseUnavailable(str(url), str(exc).splitlines()[0]) from exc
+    Failures raise DatabaseUnavailable with the URL and the driver's message redacted."""
+    failure: DatabaseUnavailable | None = None
+    with connect_postgres(url, autocommit=True) as con:
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = $1", parameters=(name,))
+                if cur.fetchone() is None:
+                    cur.execute(f"CREATE DATABASE {_quote(name)}")
+        except Exception as exc:
+            failure = DatabaseUnavailable(str(url), error_reason(url, exc))
+            if not leaks_password(url, exc):
+                raise failure from exc
+    if failure is not None:
+        raise failure  # outside the handler: no __context__ holding the password
     return url.with_database(name)
+
+
+def _quote(name: str) -> str:
+    """`name` as a quoted SQL identifier (any `"` doubled)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def resolve_postgres(value: str, state_path: Path, database: str) -> DatabaseUrl:

@@ -19,12 +19,26 @@ SCHEMES = {
     "mariadb": "mysql",
     "duckdb": "duckdb",
 }
-_PASSWORD = re.compile(r"(?P<head>://[^:/@?#]*:)(?P<password>[^@/?#]*)(?P<tail>@)")
+# `scheme://user:password@host`: the password runs to the LAST `@` of the authority (which
+# ends at the first `/`, `?`, `#` or whitespace), so a raw `@` or `:` in it is covered too.
+_PASSWORD = re.compile(
+    r"(?P<head>://[^:/@?#\s]*:)(?P<password>[^/?#\s]*)(?P<tail>@[^@/?#\s]*(?=[/?#\s]|$))"
+)
+# libpq conninfo (`password=secret`, `password='se cret'`) and URL query (`?password=secret`).
+_KEYWORD = re.compile(
+    r"(?P<head>\b\w*(?:password|passwd|pwd)\s*=\s*)"
+    r"(?P<password>'(?:[^'\\]|\\.)*'?|\"(?:[^\"\\]|\\.)*\"?|[^\s&;,'\")]+)",
+    re.IGNORECASE,
+)
+MIN_RAW_PASSWORD = 4
+"""Shorter passwords are not searched for as plain text (too many false hits)."""
 
 
 def redact(text: str) -> str:
-    """`text` with the password of every URL in it replaced by `***`."""
-    return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", text)
+    """`text` with the password of every URL (`scheme://user:pw@host`) and of every
+    `password=…` keyword in it replaced by `***`."""
+    text = _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", text)
+    return _KEYWORD.sub(lambda m: f"{m['head']}***", text)
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,25 @@ class DatabaseUrl:
 
     def __str__(self) -> str:
         return redact(self.url)
+
+    @property
+    def libpq(self) -> str:
+        """The URL as libpq (and ADBC) accepts it: scheme `postgresql://` (from `postgres://`,
+        `postgresql+adbc://`, `postgresql+psycopg2://`, …), everything else unchanged."""
+        if self.kind != "postgresql":
+            raise ConfigError(f"not a PostgreSQL URL: {self}")
+        return "postgresql://" + self.url.split("://", 1)[1]
+
+    def redact(self, text: str) -> str:
+        """`text` without this URL's password: in URL and `password=` form (:func:`redact`),
+        and, when it is at least MIN_RAW_PASSWORD characters long, anywhere as plain text
+        (decoded or percent-encoded as in the URL), as drivers echo it."""
+        text = redact(text)
+        if self.password and len(self.password) >= MIN_RAW_PASSWORD:
+            encoded = urlsplit(self.url).password or ""
+            for secret in sorted({self.password, encoded} - {""}, key=len, reverse=True):
+                text = text.replace(secret, "***")
+        return text
 
     def with_database(self, database: str) -> DatabaseUrl:
         """The same server, another database."""

@@ -52,8 +52,9 @@ import adbc_driver_postgresql.dbapi as pg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from strata.db.postgres import connect_postgres
 from strata.db.urls import DatabaseUrl, redact
-from strata.errors import DatabaseUnavailable, WarehouseError
+from strata.errors import WarehouseError
 from strata.sinks.base import Dialect, ExistingTable, SchemaPlan, TableRef, Warehouse
 from strata.sinks.types import INT_DIGITS, NormalizedData, SqlType, decimal, sql_type_of
 
@@ -131,10 +132,7 @@ class PostgresWarehouse(Warehouse):
     dialect = PostgresDialect()
 
     def __init__(self, url: DatabaseUrl, schema: str | None = None) -> None:
-        try:
-            self._conn = pg.connect(_libpq_url(url), autocommit=False)
-        except pg.Error as exc:
-            raise DatabaseUnavailable(str(url), redact(_message(exc))) from exc
+        self._conn = connect_postgres(url, autocommit=False)
         self._closed = False
         super().__init__(url, schema or self._current_schema())
 
@@ -435,11 +433,6 @@ def _differs(old: str, new: str, t: SqlType) -> str | None:
         return f"{old}::text IS DISTINCT FROM {new}::text"
     exact = ("int", "decimal", "binary", "bool", "date", "time", "timestamp", "timestamptz")
     return f"{old} IS DISTINCT FROM {new}" if t.family in exact else None
-
-
-def _libpq_url(url: DatabaseUrl) -> str:
-    """The URL with the scheme libpq understands (drops a `+driver` suffix)."""
-    return "postgresql://" + url.url.split("://", 1)[1]
 
 
 def _message(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from strata.db import DatabaseUrl, redact
+from strata.db import DatabaseUrl, connect_postgres, redact
 from strata.errors import ConfigError, DatabaseUnavailable, SourceError, StrataError
 
 
@@ -115,14 +115,9 @@ class DatabaseSource:
 
 class _Postgres:
     def __init__(self, url: DatabaseUrl, schema: str | None, batch_rows: int) -> None:
-        import adbc_driver_postgresql.dbapi as pg
-
         self.schema = schema or "public"
         self.label = str(url)
-        try:
-            self.con = pg.connect(url.url)
-        except Exception as exc:
-            raise DatabaseUnavailable(str(url), _first_line(exc)) from exc
+        self.con = connect_postgres(url)
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self.con.cursor() as cur:

@@ -26,8 +26,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from strata.db import DatabaseUrl, redact
-from strata.errors import ConfigError, DatabaseUnavailable
+from strata.db import DatabaseUrl, connect_postgres
+from strata.errors import ConfigError
 
 SOURCE_TABLES: tuple[str, ...] = (
     "customers",
@@ -920,18 +920,10 @@ def _prefetched(make: Callable[[int], pa.Table], count: int) -> Iterator[pa.Tabl
 def _connect(url: str) -> Any:
     """An ADBC PostgreSQL connection (autocommit off); failures raise DatabaseUnavailable with
     the URL and the reason redacted."""
-    import adbc_driver_postgresql.dbapi as pg
-
     parsed = DatabaseUrl.parse(url)
     if parsed.kind != "postgresql":
         raise ConfigError(f"the ShopEase source database must be PostgreSQL, not {parsed}")
-    try:
-        return pg.connect("postgresql://" + url.split("://", 1)[1])
-    except Exception as exc:  # adbc_driver_manager.Error: refused, bad login, no such database
-        reason = redact(str(exc)).strip()
-        if parsed.password:
-            reason = reason.replace(parsed.password, "***")
-        raise DatabaseUnavailable(str(parsed), reason) from None
+    return connect_postgres(parsed)
 
 
 def _ingest(
