@@ -227,12 +227,17 @@ def test_retention_deletes_old_consumed_loads_only(
         bronze, "new_load_id", lambda: int(long_ago.strftime("%Y%m%d%H%M%S")) * 1000 + next(ids)
     )
     first = run(settings, JAN1, JAN15)
-    # Both loads are older than the 90-day retention; silver consumed the responses.
-    assert first.metrics["housekeeping"]["bronze_loads_deleted"] == 2
-    assert list(bronze.Bronze(open_lake(settings), "smartsensor", "responses").loads()) == []
+    # Both loads are older than the 90-day retention and consumed, but each entity's newest
+    # load stays: it holds the entity's extract checkpoint.
+    assert first.metrics["housekeeping"]["bronze_loads_deleted"] == 0
+    second = run(settings, JAN1, JAN15)
+    # The second health check supersedes the first, which goes; the responses load stays, so
+    # nothing is fetched again.
+    assert second.metrics["housekeeping"]["bronze_loads_deleted"] == 1
+    assert second.metrics["extract"]["rows_out"] == 0
+    lake = open_lake(settings)
+    assert len(list(bronze.Bronze(lake, "smartsensor", "responses").loads())) == 1
+    assert len(list(bronze.Bronze(lake, "smartsensor", "health_checks").loads())) == 1
     monkeypatch.undo()
-
-    second = run(settings, JAN1, JAN15)  # the checkpoint went with the loads: fetched again
-    assert second.metrics["housekeeping"]["bronze_loads_deleted"] == 0
     n = query("SELECT count(*) AS n FROM silver.smartsensor.sensor_readings", settings)
     assert n.to_pylist() == [{"n": 9 * 15}]
