@@ -323,9 +323,14 @@ class Warehouse(ABC):
     def tables(self, schema: str | None = None) -> list[str]:
         """Sorted names of the base tables in `schema` (default: the warehouse's namespace)."""
 
-    @abstractmethod
+    _conn: Any  # the backend's DB-API connection
+    _closed: bool = False
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._conn.close()
 
     def __enter__(self) -> Warehouse:
         return self

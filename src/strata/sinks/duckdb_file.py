@@ -116,11 +116,6 @@ class DuckDBWarehouse(Warehouse):
         )
         return [str(r[0]) for r in rows]
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._conn.close()
-
     # -- hooks ------------------------------------------------------------------------------
 
     def _execute(self, sql: str) -> None:

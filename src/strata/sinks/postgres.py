@@ -159,11 +159,6 @@ class PostgresWarehouse(Warehouse):
         self._rollback()
         return [str(r[0]) for r in rows]
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._conn.close()
-
     # -- hooks ------------------------------------------------------------------------------
 
     def _execute(self, sql: str) -> None:
