@@ -346,3 +346,25 @@ def test_unreachable_source_fails_clearly_without_the_password(
     output = done.stdout + done.stderr
     assert "hunter2" not in output
     assert "database postgresql://app:***@127.0.0.1:9/shop unavailable" in output
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "mariadb"])
+def test_the_warehouse_can_be_a_duckdb_file_or_mariadb(
+    kind: str, tmp_path: Path, env: dict[str, str], source: str, request: pytest.FixtureRequest
+) -> None:
+    from strata.sinks import open_warehouse
+
+    if kind == "duckdb":
+        warehouse = f"duckdb:///{tmp_path / 'dw.duckdb'}"
+    else:
+        warehouse = request.getfixturevalue("mysql_url")
+    made = strata("generate", "shopease", "--transactions", "3000", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    env = env | {"STRATA_SHOPEASE__WAREHOUSE_URL": warehouse}
+    run(env, tmp_path)
+    lake = Path(env["STRATA_LAKE"])
+    with open_warehouse(warehouse, schema="warehouse") as wh:
+        assert set(GOLD) <= set(wh.tables())
+        for name, key in GOLD.items():
+            synced = wh.read(f"SELECT * FROM warehouse.{name}").to_pylist()
+            assert_rows_match(synced, gold(lake, name), key, f"{kind} {name}")

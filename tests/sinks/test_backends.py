@@ -175,3 +175,14 @@ def test_mysql_loads_in_chunks_and_keeps_nul_characters(
     with open_warehouse(mysql_url) as wh:
         assert wh.load("t", data.to_reader(max_chunksize=2), key=["id"]).inserted == 6
         assert rows(wh, "t") == data.to_pylist()
+
+
+def test_duckdb_file_named_like_its_schema(tmp_path: Path) -> None:
+    """`warehouse.duckdb` holding schema `warehouse`: names stay unambiguous for the sink."""
+
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    data = pa.table({"id": [1, 2], "v": ["x", "y"]})
+    with open_warehouse(url, schema="warehouse") as wh:
+        for name in ("a", "b"):
+            assert wh.load(name, data, mode="replace", key=["id"]).rows == 2
+        assert wh.tables() == ["a", "b"]

@@ -272,7 +272,7 @@ class Warehouse(ABC):
     """
 
     kind: ClassVar[str]
-    dialect: ClassVar[Dialect]
+    dialect: Dialect
     transactional_ddl: ClassVar[bool] = True
 
     def __init__(self, url: DatabaseUrl, namespace: str) -> None:

@@ -57,6 +57,13 @@ class DuckDBDialect(Dialect):
     case_insensitive = True
     max_decimal = (38, 38)
 
+    def __init__(self, catalog: str = "") -> None:
+        self.catalog = catalog
+
+    def table(self, ref: TableRef) -> str:
+        name = super().table(ref)
+        return f"{self.quote(self.catalog)}.{name}" if self.catalog else name
+
     def render(self, t: SqlType) -> str:
         if t.family == "int":
             return {8: "TINYINT", 16: "SMALLINT", 32: "INTEGER"}.get(t.size or 64, "BIGINT")
@@ -94,9 +101,13 @@ class DuckDBWarehouse(Warehouse):
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._conn = duckdb.connect(path)
+            catalog = self._conn.sql("SELECT current_database()").fetchall()[0][0]
         except (OSError, duckdb.Error) as exc:
             raise DatabaseUnavailable(str(url), redact(str(exc))) from exc
         self._closed = False
+        # Names carry the catalog: a file called like a schema (warehouse.duckdb holding schema
+        # "warehouse") would make "warehouse.t" ambiguous otherwise.
+        self.dialect = DuckDBDialect(str(catalog))
         super().__init__(url, schema or "main")
 
     # -- public -----------------------------------------------------------------------------
@@ -134,7 +145,8 @@ class DuckDBWarehouse(Warehouse):
         self._conn.rollback()
 
     def _ensure_namespace(self, namespace: str) -> None:
-        self._execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(namespace)}")
+        q = self.dialect.quote
+        self._execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.dialect.catalog)}.{q(namespace)}")
 
     def _describe(self, ref: TableRef) -> ExistingTable | None:
         where = (
