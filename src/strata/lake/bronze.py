@@ -93,10 +93,6 @@ def new_load_id() -> int:
     return _last_load_id
 
 
-def schema_of(table: pa.Table) -> list[dict[str, str]]:
-    return [{"name": f.name, "type": str(f.type)} for f in table.schema]
-
-
 class Bronze:
     """Append-only bronze area of one pipeline entity."""
 
@@ -130,24 +126,8 @@ class Bronze:
         table = READERS[fmt](data)
         load_id = self._fresh_load_id()
         meta = BronzeFile(name, sha, hashlib.md5(data).hexdigest(), len(data), table.num_rows)
-        manifest = Manifest(
-            pipeline=self.pipeline,
-            entity=self.entity,
-            load_id=load_id,
-            run_id=run_id,
-            created_at=datetime.now(UTC).isoformat(),
-            format=fmt,
-            files=[meta],
-            rows=table.num_rows,
-            schema=schema_of(table),
-            source_position=source_position or {},
-            content_sha256=sha,
-        )
-        folder = self._load_dir(load_id)
-        self.lake.write_bytes(f"{folder}/{name}", data)
-        self.lake.write_bytes(f"{folder}/{MANIFEST}", manifest.to_json())
-        self.lake.write_bytes(self._hash_marker(sha), str(load_id).encode())
-        return manifest
+        self.lake.write_bytes(f"{self._load_dir(load_id)}/{name}", data)
+        return self._commit(load_id, fmt, [meta], table.schema, run_id, source_position, sha)
 
     def write_batches(
         self,
@@ -184,6 +164,21 @@ class Bronze:
             self.lake.delete_dir(folder)
             existing.reused = True
             return existing
+        arrow = base64.b64encode(schema.serialize().to_pybytes()).decode()
+        return self._commit(load_id, fmt, files, schema, run_id, source_position, digest, arrow)
+
+    def _commit(
+        self,
+        load_id: int,
+        fmt: str,
+        files: list[BronzeFile],
+        schema: pa.Schema,
+        run_id: str,
+        source_position: dict[str, Any] | None,
+        digest: str,
+        arrow_schema: str = "",
+    ) -> Manifest:
+        """Write the manifest (the load exists from here on), then the content-hash marker."""
         manifest = Manifest(
             pipeline=self.pipeline,
             entity=self.entity,
@@ -195,10 +190,10 @@ class Bronze:
             rows=sum(f.rows for f in files),
             schema=[{"name": f.name, "type": str(f.type)} for f in schema],
             source_position=source_position or {},
-            arrow_schema=base64.b64encode(schema.serialize().to_pybytes()).decode(),
+            arrow_schema=arrow_schema,
             content_sha256=digest,
         )
-        self.lake.write_bytes(f"{folder}/{MANIFEST}", manifest.to_json())
+        self.lake.write_bytes(f"{self._load_dir(load_id)}/{MANIFEST}", manifest.to_json())
         self.lake.write_bytes(self._hash_marker(digest), str(load_id).encode())
         return manifest
 
