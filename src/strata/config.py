@@ -35,6 +35,12 @@ class Settings(BaseModel):
     # The engine's working memory before it spills to disk (DuckDB `memory_limit`, e.g. "2GB");
     # empty: 256 MB, at most an eighth of RAM. More is faster on big batches, less is leaner.
     memory_limit: str = ""
+    # The default engine of `strata run` (duckdb | spark); `--engine` overrides it per run.
+    engine: str = "duckdb"
+    # Spark: the master URL ("local[N]" by default, N = workers) and extra Spark conf entries
+    # (e.g. {"spark.executor.memory" = "4g"}), for `--engine spark` and the Glue job scripts.
+    spark_master: str = ""
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     schedule: str | None = None
     log_retention_days: int = Field(7, ge=1)
     data_retention_days: int = Field(90, ge=1)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -25,30 +26,39 @@ def run_pipeline(
     name: str,
     *,
     settings: Settings | None = None,
-    engine: str = "duckdb",
+    engine: str | None = None,
     full_refresh: bool = False,
     start_date: date | None = None,
     end_date: date | None = None,
     console: Console | None = None,
     show_progress: bool = False,
     runner: Runner | None = None,
+    steps: Sequence[str] | None = None,
+    run_id: str | None = None,
 ) -> RunRecord:
     """Run one pipeline to the end and return its record (status, error, metrics).
 
-    Raises LeaseHeld when another run of the same pipeline holds the lease, and ConfigError
-    for bad settings; a failing step does not raise, it shows in the record.
+    `steps` runs only those steps (in pipeline order); `run_id` names the run (a Glue job run
+    or a Step Functions execution passes its own). Raises LeaseHeld when another run of the
+    same pipeline holds the lease, and ConfigError for bad settings or an unknown step; a
+    failing step does not raise, it shows in the record.
     """
     settings = settings or load_settings()
     spec = get_pipeline(name)
     options = spec.options(settings.pipeline_options(name))
     pipeline = spec.build(options)
+    if steps:
+        # One or some steps alone (a Glue job, a rerun of one stage): each step reads what it
+        # needs from the lake, so a subset runs exactly as it does inside the whole pipeline.
+        chosen = {pipeline.step(name).name for name in steps}
+        pipeline = replace(pipeline, steps=[s for s in pipeline.steps if s.name in chosen])
     lake = open_lake(settings)
     ctx = RunContext(
-        run_id=new_run_id(),
+        run_id=run_id or new_run_id(),
         pipeline=name,
         settings=settings,
         lake=lake,
-        engine_name=engine,
+        engine_name=engine or settings.engine,
         full_refresh=full_refresh,
         start_date=start_date,
         end_date=end_date,
@@ -66,12 +76,7 @@ def query(sql: str, settings: Settings | None = None, engine: str = "duckdb") ->
     settings = settings or load_settings()
     catalog = LakeCatalog(open_lake(settings))
     resolved, refs = resolve_tables(sql, catalog.tables())
-    with get_engine(
-        engine,
-        threads=settings.workers,
-        temp_directory=Path(settings.state_path) / "tmp",
-        memory_limit=settings.memory_limit or None,
-    ) as session:
+    with get_engine(engine, settings) as session:
         for ref in refs:
             session.register(ref.relation, catalog.open(ref))
         return session.query(resolved)

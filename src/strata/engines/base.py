@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 from strata.errors import unknown_name
 from strata.quality import QualityReport, Rule
+
+if TYPE_CHECKING:
+    from strata.config import Settings
 
 Relation: TypeAlias = pa.Table | ds.Dataset | pa.RecordBatchReader
 
@@ -89,19 +92,22 @@ class Engine(ABC):
         self.close()
 
 
-EngineFactory = Callable[..., Engine]
+EngineFactory = Callable[["Settings"], Engine]
 _ENGINES: dict[str, EngineFactory] = {}
 
 
 def register_engine(name: str, factory: EngineFactory) -> None:
+    """Make an engine available by name; `factory` opens a session for the given settings."""
     _ENGINES[name] = factory
 
 
-def get_engine(name: str, **options: Any) -> Engine:
+def get_engine(name: str, settings: Settings | None = None) -> Engine:
     """A new engine session by name (`duckdb`, or `spark` when its extra is installed)."""
     if name not in _ENGINES:
         raise unknown_name("engine", name, _ENGINES)
-    return _ENGINES[name](**options)
+    from strata.config import Settings
+
+    return _ENGINES[name](settings or Settings.model_validate({}))
 
 
 def engine_names() -> list[str]:

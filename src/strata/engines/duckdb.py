@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -14,6 +15,9 @@ from strata.engines.base import STREAM_BATCH_ROWS, Engine, Relation
 from strata.errors import ConfigError, ModelError
 from strata.quality import QualityReport, Rule
 from strata.quality.report import split
+
+if TYPE_CHECKING:
+    from strata.config import Settings
 
 DEFAULT_MEMORY_LIMIT = 256 << 20
 """DuckDB's default `memory_limit` here: 256 MiB (or an eighth of RAM on a smaller machine)."""
@@ -71,6 +75,15 @@ class DuckDBEngine(Engine):
             raise ConfigError(f"memory_limit {limit!r}: {str(exc).splitlines()[0]}") from exc
         # The temporary table behind each quality split, by the views over it.
         self._backing: dict[str, str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DuckDBEngine:
+        """A session with the profile's `workers` threads, `memory_limit` and temp folder."""
+        return cls(
+            threads=settings.workers,
+            temp_directory=settings.state_path / "tmp",
+            memory_limit=settings.memory_limit or None,
+        )
 
     def register(self, relation: str, data: Relation) -> None:
         self.drop(relation)

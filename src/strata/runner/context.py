@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -50,12 +49,7 @@ class RunContext:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = get_engine(
-                self.engine_name,
-                threads=self.settings.workers,
-                temp_directory=Path(self.settings.state_path) / "tmp",
-                memory_limit=self.settings.memory_limit or None,
-            )
+            self._engine = get_engine(self.engine_name, self.settings)
         return self._engine
 
     def bronze(self, entity: str) -> Bronze:
