@@ -173,10 +173,20 @@ class DuckDBEngine(Engine):
         return reader
 
     def check_quality(
-        self, relation: str, rules: list[Rule], table: str, *, passed: str, quarantined: str
+        self,
+        relation: str,
+        rules: list[Rule],
+        table: str,
+        *,
+        passed: str,
+        quarantined: str,
+        warnings: bool | None = None,
     ) -> QualityReport:
+        """See `Engine.check_quality`; `warnings` forces `_quality_warnings` in or out of
+        `passed` (default: in when a rule has severity warn)."""
         self.drop(passed, quarantined)
-        warnings = any(rule.severity == "warn" for rule in rules)
+        if warnings is None:
+            warnings = any(rule.severity == "warn" for rule in rules)
         try:
             checked, report = split(
                 self.con,

@@ -7,7 +7,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -125,21 +125,63 @@ def _split_query(checked: str, *, quarantined: bool, warnings: bool = True) -> s
     )
 
 
-def _run(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> list[tuple[Any, ...]]:
-    """Run ``sql``; a missing column or table or a type clash is a rule that does not fit."""
-    try:
-        return con.execute(sql).fetchall()
-    except (duckdb.BinderException, duckdb.CatalogException) as exc:
-        raise ConfigError(f"quality rules on {relation} do not fit the data: {exc}") from exc
+class SqlBackend(Protocol):
+    """Where the checks run: DuckDB here, Spark in `strata.engines.spark`. SQL is DuckDB's."""
+
+    def persist(self, name: str, sql: str) -> None:
+        """Run ``sql`` once into a relation ``name`` (spilling to disk as needed).
+
+        Raises ConfigError when ``sql`` does not bind (a rule names a missing column)."""
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run ``sql`` and return its (few) rows."""
+
+    def view(self, name: str, sql: str) -> None:
+        """Name ``sql`` ``name``, replacing a relation of that name."""
+
+    def discard(self, name: str) -> None:
+        """Drop the relation ``name`` (a view or a persisted table) if it exists."""
+
+
+class DuckDBBackend:
+    """`SqlBackend` on a DuckDB connection: temporary tables and views."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def persist(self, name: str, sql: str) -> None:
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        except (duckdb.BinderException, duckdb.CatalogException) as exc:
+            raise ConfigError(str(exc).splitlines()[0]) from exc
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return self.con.execute(sql).fetchall()
+        except (duckdb.BinderException, duckdb.CatalogException) as exc:
+            raise ConfigError(str(exc).splitlines()[0]) from exc
+
+    def view(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+
+    def discard(self, name: str) -> None:
+        with contextlib.suppress(duckdb.Error):  # cleaning up; keep any original error
+            self.con.execute(f"DROP VIEW IF EXISTS {name}")
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _backend(con: duckdb.DuckDBPyConnection | SqlBackend) -> SqlBackend:
+    return DuckDBBackend(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
 
 
 def _table_results(
-    con: duckdb.DuckDBPyConnection, relation: str, rules: Sequence[Rule], source: str
+    backend: SqlBackend, rules: Sequence[Rule], source: str
 ) -> tuple[list[RuleResult], dict[str, Any]]:
-    """Table-level rules of ``relation``, run on ``source`` (a copy of its rows)."""
+    """Table-level rules, run on ``source`` (a copy of the checked relation's rows)."""
     results, observed = [], {}
     for rule, sql in compile_table_checks(source, rules):
-        passed, value = _run(con, relation, sql)[0]
+        passed, value = backend.fetch(sql)[0]
         results.append(_result(rule, 0 if passed else 1, 1))
         observed[rule.name] = value
     return results, observed
@@ -185,7 +227,7 @@ def _build_report(
 
 
 def split(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | SqlBackend,
     relation: str,
     rules: Sequence[Rule],
     *,
@@ -195,40 +237,42 @@ def split(
     table_name: str | None = None,
     warnings: bool = True,
 ) -> tuple[str, QualityReport]:
-    """Check ``relation`` once and leave the split on ``con``; no row leaves DuckDB.
+    """Check ``relation`` once and leave the split in the engine; no row leaves it.
 
-    ``relation`` (a table or view) is read exactly once, into a temporary table holding every
-    row with its failed-rule flags (DuckDB spills it to its ``temp_directory`` beyond its
-    ``memory_limit``). ``passed`` and ``quarantined`` become temporary views over that table,
-    with the columns :func:`evaluate` documents; ``warnings=False`` leaves
-    ``_quality_warnings`` out of ``passed``. Returns the temporary table's name and the report:
-    drop the two views, then the table, when done. Nothing is left behind when this raises
-    (:class:`QualityCheckFailed` as :func:`evaluate` does, ConfigError when a rule does not fit).
+    ``con`` is a DuckDB connection or another engine's `SqlBackend`. ``relation`` (a table or
+    view) is read exactly once, into a persisted relation holding every row with its
+    failed-rule flags (DuckDB spills it to its ``temp_directory`` beyond its ``memory_limit``).
+    ``passed`` and ``quarantined`` become views over it, with the columns :func:`evaluate`
+    documents; ``warnings=False`` leaves ``_quality_warnings`` out of ``passed``. Returns the
+    persisted relation's name and the report: drop the two views, then it, when done. Nothing
+    is left behind when this raises (:class:`QualityCheckFailed` as :func:`evaluate` does,
+    ConfigError when a rule does not fit).
     """
+    backend = _backend(con)
     checked = f"_dq_checked_{uuid.uuid4().hex}"
-    create = f"CREATE TEMP TABLE {checked} AS {compile_checks(relation, rules, resolve)}"
     views = (
         (passed, _split_query(checked, quarantined=False, warnings=warnings)),
         (quarantined, _split_query(checked, quarantined=True)),
     )
     try:
-        _run(con, relation, create)
-        row_rules = [rule for rule in rules if not rule.table_level]
-        counts = [int(n or 0) for n in con.sql(_count_query(checked, row_rules)).fetchall()[0]]
-        # Table-level rules read the checked copy: the same rows, without recomputing them.
-        table_results, observed = _table_results(con, relation, rules, checked)
+        try:
+            backend.persist(checked, compile_checks(relation, rules, resolve))
+            row_rules = [rule for rule in rules if not rule.table_level]
+            counts = [int(n or 0) for n in backend.fetch(_count_query(checked, row_rules))[0]]
+            # Table-level rules read the checked copy: the same rows, without recomputing them.
+            table_results, observed = _table_results(backend, rules, checked)
+        except ConfigError as exc:
+            raise ConfigError(f"quality rules on {relation} do not fit the data: {exc}") from exc
         report = _build_report(table_name or relation, rules, counts, table_results)
         report.metrics["observed"] = observed
         failures = _failures(report, rules)
         if failures:
             raise QualityCheckFailed(report, failures)
         for name, sql in views:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+            backend.view(name, sql)
     except BaseException:
-        with contextlib.suppress(duckdb.Error):  # keep the original error
-            for name, _ in views:
-                con.execute(f"DROP VIEW IF EXISTS {name}")
-            con.execute(f"DROP TABLE IF EXISTS {checked}")
+        for name in (*(name for name, _ in views), checked):
+            backend.discard(name)
         raise
     return checked, report
 

@@ -1,0 +1,1 @@
+"""Running Strata on AWS: Glue job entry points (`strata.aws.glue`)."""

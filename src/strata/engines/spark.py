@@ -1,0 +1,394 @@
+"""The scale-out engine: the same DuckDB-dialect models on Spark (PySpark, local or a cluster).
+
+How the pieces meet, with nothing downloaded at run time (no Delta or S3 jars):
+
+- SQL is transpiled from DuckDB to Spark SQL (`strata.engines.transpile`); a construct Spark
+  cannot express fails with its name before anything runs.
+- Inputs: a Delta snapshot or bronze load is a list of Parquet files (delta-rs and the bronze
+  manifests know which); Spark reads those files itself. Columns that are constant per file
+  (Delta partition values, bronze `_load_id`) are added per group of files. Anything else (CSV
+  bronze, an S3 lake without hadoop-aws, in-memory tables) enters through Arrow on the driver.
+- Outputs: Spark writes each result as Parquet into the engine's scratch folder; the builder
+  streams those files back in record batches and delta-rs commits them, with the watermarks,
+  in one Delta commit. Memory stays bounded by a batch on the driver.
+- Types: a model's output types are the ones DuckDB gives it. A shadow DuckDB session holds an
+  empty copy of every relation; each result is cast to the schema DuckDB derives for the same
+  SQL (Spark's decimal widening, `avg` types and integer sums differ otherwise), so a table
+  built on Spark has exactly the schema it has on DuckDB and both engines write the same lake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from strata.engines.base import STREAM_BATCH_ROWS, Engine, Relation
+from strata.engines.duckdb import DuckDBEngine
+from strata.engines.transpile import to_spark
+from strata.errors import ConfigError, ModelError
+from strata.quality import QualityReport, Rule
+from strata.quality.report import split
+
+if TYPE_CHECKING:
+    from strata.config import Settings
+
+FILE_COLUMN = "__strata_file"
+BatchFn = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+DEFAULT_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+    # Parquet timestamps as INT64 microseconds (Spark's default INT96 is legacy).
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",
+}
+
+
+def _session(master: str, conf: dict[str, str], shuffle_partitions: int) -> SparkSession:
+    """The process's Spark session (created once; later calls reuse it as Spark does)."""
+    # Workers run this interpreter (mapInArrow steps need strata), bound to loopback locally.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.master(master).appName("strata")
+    settings = {
+        **DEFAULT_CONF,
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        **conf,
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: no Java, bad master or conf
+        raise ConfigError(f"Spark did not start (master {master!r}): {_first_line(exc)}") from exc
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class SparkEngine(Engine):
+    """A Spark session running the DuckDB-dialect models, transpiled.
+
+    `master` is Spark's (default `local[N]`, N = the profile's `workers`); `conf` extra Spark
+    settings from the profile's `spark_conf`. Results are spilled to `scratch` (a folder under
+    the state directory) as Parquet and read back as streams.
+    """
+
+    name = "spark"
+    dialect = "spark"
+    runs_python_udfs = True
+
+    def __init__(
+        self,
+        master: str = "local[2]",
+        conf: dict[str, str] | None = None,
+        temp_directory: Path | None = None,
+        shuffle_partitions: int = 8,
+    ) -> None:
+        self.spark = _session(master, dict(conf or {}), shuffle_partitions)
+        self._shadow = DuckDBEngine(threads=1, memory_limit="128MB")
+        if temp_directory is not None:
+            temp_directory.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="strata-spark-", dir=temp_directory))
+        self._persisted: dict[str, Path] = {}
+        self._backing: dict[str, str] = {}
+        self._streams: list[Path] = []
+        self._functions: dict[str, bool] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SparkEngine:
+        return cls(
+            master=settings.spark_master or f"local[{settings.workers}]",
+            conf=settings.spark_conf,
+            temp_directory=settings.state_path / "tmp",
+            shuffle_partitions=max(4, 2 * settings.workers),
+        )
+
+    # SQL in, Spark out ------------------------------------------------------------------
+
+    def transpile(self, sql: str) -> str:
+        """`sql` (DuckDB dialect) as Spark SQL; Untranspilable names what does not translate."""
+        return to_spark(sql, self._function_exists)
+
+    def _function_exists(self, name: str) -> bool:
+        key = name.lower()
+        if key not in self._functions:
+            self._functions[key] = bool(self.spark.catalog.functionExists(key))
+        return self._functions[key]
+
+    def _frame(self, sql: str) -> DataFrame:
+        spark_sql = self.transpile(sql)
+        try:
+            return self.spark.sql(spark_sql)
+        except PySparkException as exc:
+            raise ModelError("query", f"Spark: {_first_line(exc)}") from exc
+
+    # Inputs ------------------------------------------------------------------------------
+
+    def register(self, relation: str, data: Relation) -> None:
+        self.drop(relation)
+        self._shadow.register(relation, pa.table({f.name: [] for f in data.schema}, data.schema))
+        frame = self._read(data)
+        frame.createOrReplaceTempView(relation)
+
+    def _read(self, data: Relation) -> DataFrame:
+        if isinstance(data, ds.FileSystemDataset) and _native_parquet(data):
+            return self._read_parquet(data)
+        if isinstance(data, ds.Dataset):
+            table = data.to_table()
+        elif isinstance(data, pa.RecordBatchReader):
+            table = data.read_all()
+        else:
+            table = data
+        return self._from_arrow(table)
+
+    def _from_arrow(self, table: pa.Table) -> DataFrame:
+        """A DataFrame from Arrow on the driver, keeping naive timestamps naive."""
+        if table.num_columns == 0:
+            return self.spark.range(0).select()
+        return self.spark.createDataFrame(table, schema=from_arrow_schema(table.schema))
+
+    def _read_parquet(self, dataset: ds.FileSystemDataset) -> DataFrame:
+        """Spark reads the dataset's files itself, in one scan; columns that are constant per
+        file (Delta partition values, bronze `_load_id`) come from a small per-file table
+        joined on Spark's own name for each file."""
+        schema = dataset.schema
+        fragments = list(dataset.get_fragments())
+        keys = [ds.get_partition_keys(f.partition_expression) for f in fragments]
+        constant = [f.name for f in schema if all(f.name in k for k in keys)]
+        stored = pa.schema([f for f in schema if f.name not in constant])
+        files = [fragment.path for fragment in fragments]
+        frame = self.spark.read.schema(from_arrow_schema(stored)).parquet(*files)
+        columns = [F.col(_quote(n)) for n in schema.names]
+        if not constant:
+            return frame.select(*columns)
+        # Spark names files by URI (percent-encoded); map each back to the dataset's path.
+        spark_names = {_local_path(name): name for name in frame.inputFiles()}
+        if set(spark_names) != set(files):
+            raise ModelError("query", "Spark does not list the same files as the dataset")
+        per_file = pa.table(
+            {
+                FILE_COLUMN: pa.array([spark_names[f] for f in files], pa.string()),
+                **{c: pa.array([k[c] for k in keys], schema.field(c).type) for c in constant},
+            }
+        )
+        frame = frame.withColumn(FILE_COLUMN, F.col("_metadata.file_path"))
+        joined = frame.join(F.broadcast(self._from_arrow(per_file)), FILE_COLUMN)
+        return joined.select(*columns)
+
+    # Running SQL -------------------------------------------------------------------------
+
+    def query(self, sql: str) -> pa.Table:
+        schema = self._shadow.query(sql).schema
+        try:
+            table = self._frame(sql).toArrow()
+        except PySparkException as exc:
+            raise ModelError("query", f"Spark: {_first_line(exc)}") from exc
+        return _conform(table, schema)
+
+    def create_view(self, relation: str, sql: str) -> None:
+        self.drop(relation)
+        # DuckDB binds first: unknown tables and columns are named in the model's own dialect.
+        self._shadow.create_view(relation, sql)
+        self._frame(sql).createOrReplaceTempView(relation)
+
+    def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> pa.RecordBatchReader:
+        schema = self._shadow.query(sql).schema
+        self._forget_streams()
+        folder = self._scratch / f"stream-{uuid.uuid4().hex}"
+        self._write(self._frame(sql), folder)
+        self._streams.append(folder)
+        files = ds.dataset(str(folder), format="parquet", exclude_invalid_files=True)
+        scanner = files.scanner(batch_size=batch_rows, batch_readahead=1, fragment_readahead=1)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in scanner.to_batches():
+                yield _conform_batch(batch, schema)
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def _write(self, frame: DataFrame, folder: Path) -> None:
+        try:
+            frame.write.mode("overwrite").parquet(str(folder))
+        except PySparkException as exc:
+            raise ModelError("query", f"Spark: {_first_line(exc)}") from exc
+        except Exception as exc:  # py4j errors from a failed job
+            raise ModelError("query", f"Spark job failed: {_first_line(exc)}") from exc
+
+    def persist(self, relation: str, sql: str) -> None:
+        """Run `sql` once into Parquet in the scratch folder and name it `relation`."""
+        self.drop(relation)
+        try:
+            self._shadow.con.execute(f"CREATE TEMP TABLE {relation} AS {sql}")
+        except duckdb.Error as exc:
+            raise ModelError("query", str(exc).splitlines()[0]) from exc
+        folder = self._scratch / f"{relation}-{uuid.uuid4().hex}"
+        self._write(self._frame(sql), folder)
+        self._persisted[relation] = folder
+        self.spark.read.parquet(str(folder)).createOrReplaceTempView(relation)
+
+    # Quality -----------------------------------------------------------------------------
+
+    def check_quality(
+        self, relation: str, rules: list[Rule], table: str, *, passed: str, quarantined: str
+    ) -> QualityReport:
+        self.drop(passed, quarantined)
+        # The same split as on DuckDB; every relation it makes is mirrored in the shadow.
+        try:
+            checked, report = split(
+                _SparkBackend(self),
+                relation,
+                rules,
+                passed=passed,
+                quarantined=quarantined,
+                table_name=table,
+                warnings=any(rule.severity == "warn" for rule in rules),
+            )
+        except ModelError as exc:
+            raise ModelError(table, exc.reason) from exc
+        self._backing[passed] = self._backing[quarantined] = checked
+        return report
+
+    # Python steps ------------------------------------------------------------------------
+
+    def map_batches(self, source: str, target: str, fn: BatchFn, schema: pa.Schema) -> None:
+        """`target` = `fn` applied to every record batch of `source`, run by Spark's Python
+        workers through Arrow (`mapInArrow`): the rows never pass through the driver."""
+        self.drop(target)
+        self._shadow.register(target, pa.table({f.name: [] for f in schema}, schema))
+
+        def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                yield fn(batch)
+
+        frame = self.spark.table(source).mapInArrow(apply, from_arrow_schema(schema))
+        frame.createOrReplaceTempView(target)
+
+    # Cleaning up -------------------------------------------------------------------------
+
+    def drop(self, *relations: str) -> None:
+        for relation in relations:
+            self._drop(relation)
+            checked = self._backing.pop(relation, None)
+            if checked is not None and checked not in self._backing.values():
+                self._drop(checked)
+        self._shadow.drop(*relations)
+
+    def _drop(self, relation: str) -> None:
+        self.spark.catalog.dropTempView(relation)
+        self._shadow.drop(relation)
+        folder = self._persisted.pop(relation, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _forget_streams(self) -> None:
+        while self._streams:
+            shutil.rmtree(self._streams.pop(), ignore_errors=True)
+
+    def close(self) -> None:
+        """Drop this session's relations and scratch files; the Spark session stays up for
+        the process (starting one costs seconds), and Spark stops it at exit."""
+        for relation in list(self._persisted):
+            self._drop(relation)
+        for view in self.spark.catalog.listTables():
+            if view.isTemporary:
+                self.spark.catalog.dropTempView(view.name)
+        self._forget_streams()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        self._shadow.close()
+
+
+class _SparkBackend:
+    """`strata.quality.report.SqlBackend` on a Spark engine."""
+
+    def __init__(self, engine: SparkEngine) -> None:
+        self.engine = engine
+
+    def persist(self, name: str, sql: str) -> None:
+        with _rules_must_bind():
+            self.engine.persist(name, sql)
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        with _rules_must_bind():
+            table = self.engine.query(sql)
+        return [tuple(row.values()) for row in table.to_pylist()]
+
+    def view(self, name: str, sql: str) -> None:
+        self.engine.create_view(name, sql)
+
+    def discard(self, name: str) -> None:
+        self.engine.drop(name)
+
+
+@contextlib.contextmanager
+def _rules_must_bind() -> Iterator[None]:
+    """SQL of quality rules that DuckDB cannot bind (a missing column): a ConfigError."""
+    try:
+        yield
+    except ModelError as exc:
+        if isinstance(exc.__cause__, duckdb.BinderException | duckdb.CatalogException):
+            raise ConfigError(exc.reason) from exc
+        raise
+
+
+def _local_path(uri: str) -> str:
+    """A local path from the URI Spark gives a file (`file:/a%20b/c.parquet`)."""
+    return urllib.parse.unquote(urllib.parse.urlparse(uri).path)
+
+
+def _native_parquet(dataset: ds.FileSystemDataset) -> bool:
+    return (
+        bool(dataset.files)
+        and isinstance(dataset.filesystem, pafs.LocalFileSystem)
+        and isinstance(dataset.format, ds.ParquetFileFormat)
+    )
+
+
+def _conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` with `schema`'s names and types, by position (Spark names unnamed columns
+    differently); a value that does not fit the type DuckDB derives is a ModelError."""
+    if batch.num_columns != len(schema):
+        raise ModelError(
+            "query", f"Spark returned {batch.num_columns} columns where DuckDB has {len(schema)}"
+        )
+    columns = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        try:
+            columns.append(column if column.type == field.type else column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ModelError(
+                "query", f"column {field.name}: Spark's {column.type} does not fit {field.type}"
+            ) from exc
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    batches = [_conform_batch(b, schema) for b in table.combine_chunks().to_batches()]
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

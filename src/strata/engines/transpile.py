@@ -1,0 +1,108 @@
+"""DuckDB SQL to Spark SQL, with SQLGlot, failing loudly where the two do not meet.
+
+Models are written once, in the DuckDB dialect. SQLGlot rewrites most of it (types, functions,
+`* EXCLUDE`, NULL ordering, regular expressions); this module adds what SQLGlot leaves to the
+engine and refuses what neither can run:
+
+- several `unnest()` in one SELECT: DuckDB unnests them side by side (padding the shorter lists
+  with NULL), Spark allows one generator per SELECT. They become one
+  `LATERAL VIEW INLINE(ARRAYS_ZIP(...))`, which zips and pads the same way.
+- constructs with no Spark equivalent that SQLGlot passes through unchanged (ASOF and POSITIONAL
+  joins, DuckDB-only functions) raise `Untranspilable` naming the construct, instead of failing
+  later inside Spark with a message about SQL the user never wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+
+from strata.errors import ModelError
+
+ZIP_ALIAS = "_strata_zip"
+_UNSUPPORTED_JOINS = ("ASOF", "POSITIONAL", "ANTI ASOF")
+
+
+class Untranspilable(ModelError):
+    """A model's SQL uses a DuckDB construct that Spark SQL cannot express."""
+
+    def __init__(self, construct: str, detail: str = "") -> None:
+        self.construct = construct
+        reason = f"{construct} has no Spark SQL equivalent"
+        super().__init__("query", f"{reason} ({detail})" if detail else reason)
+
+
+def to_spark(sql: str, function_exists: Callable[[str], bool] | None = None) -> str:
+    """`sql` (DuckDB dialect, one statement) as Spark SQL.
+
+    `function_exists` answers whether Spark knows a function name; functions SQLGlot does not
+    translate are checked against it. Raises Untranspilable naming the construct.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except ParseError as exc:
+        raise ModelError("query", f"SQL does not parse: {exc}") from exc
+    _refuse_joins(tree)
+    try:
+        spark_sql = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        raise Untranspilable(_first_line(str(exc))) from exc
+    spark_tree = sqlglot.parse_one(spark_sql, read="spark")
+    if function_exists is not None:
+        _refuse_unknown_functions(spark_tree, function_exists)
+    for number, select in enumerate(list(spark_tree.find_all(exp.Select))):
+        _zip_generators(select, f"{ZIP_ALIAS}{number}")
+    return spark_tree.sql(dialect="spark")
+
+
+def _refuse_joins(tree: exp.Expr) -> None:
+    for join in tree.find_all(exp.Join):
+        kinds = " ".join(str(join.args.get(k) or "") for k in ("method", "side", "kind")).upper()
+        for unsupported in _UNSUPPORTED_JOINS:
+            if unsupported in kinds.split() or kinds.strip().startswith(unsupported):
+                raise Untranspilable(f"{unsupported} JOIN", join.sql(dialect="duckdb")[:80])
+
+
+def _refuse_unknown_functions(tree: exp.Expr, function_exists: Callable[[str], bool]) -> None:
+    for call in tree.find_all(exp.Anonymous):
+        name = str(call.this)
+        if not function_exists(name):
+            raise Untranspilable(f"function {name}()", call.sql(dialect="duckdb")[:80])
+
+
+def _generators(select: exp.Select) -> Iterable[exp.Explode]:
+    """The EXPLODEs in the projection of `select` itself (not in its subqueries)."""
+    for projection in select.expressions:
+        for node in projection.find_all(exp.Explode):
+            if not isinstance(node, exp.ExplodeOuter | exp.Posexplode) and (
+                node.find_ancestor(exp.Select) is select
+            ):
+                yield node
+
+
+def _zip_generators(select: exp.Select, alias: str) -> None:
+    """Several EXPLODEs in one projection become columns of one zipped LATERAL VIEW."""
+    explodes = list(_generators(select))
+    if len(explodes) < 2:
+        return
+    columns = [f"{alias}_{i}" for i in range(len(explodes))]
+    arrays = [node.this.copy() for node in explodes]
+    for node, column in zip(explodes, columns, strict=True):
+        node.replace(exp.column(column, table=alias))
+    lateral = exp.Lateral(
+        this=exp.Inline(this=exp.ArraysZip(expressions=arrays)),
+        view=True,
+        outer=False,
+        alias=exp.TableAlias(
+            this=exp.to_identifier(alias), columns=[exp.to_identifier(c) for c in columns]
+        ),
+    )
+    select.append("laterals", lateral)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else text
