@@ -204,14 +204,26 @@ def side_engine(args: argparse.Namespace) -> dict[str, Any]:
     result |= memory.figures()
     if record.status != "succeeded":
         return result | {"error": record.error}
-    rows = {}
+    reported = {}
     for step in ENGINE_STEPS:
         for model, built in record.metrics[step].items():
             if isinstance(built, dict) and "rows_out" in built:
-                rows[model] = built["rows_out"]
-                if built.get("quarantined"):
-                    rows[f"{model} (quarantined)"] = built["quarantined"]
-    return result | {"rows": rows}
+                reported[model] = built["rows_out"]
+    return result | {"rows": _lake_rows(settings, args.pipeline), "reported_rows": reported}
+
+
+def _lake_rows(settings: Any, pipeline: str) -> dict[str, int]:
+    """Rows of every silver, gold and quarantine table now in the lake (read after timing)."""
+    from strata.catalog import LakeCatalog
+    from strata.session import open_lake
+
+    catalog = LakeCatalog(open_lake(settings))
+    rows = {}
+    for ref in catalog.tables(pipeline):
+        if ref.layer != "bronze":
+            data = catalog.open(ref)
+            rows[str(ref)] = data.num_rows if hasattr(data, "num_rows") else data.count_rows()
+    return rows
 
 
 def side_spark_startup(args: argparse.Namespace) -> dict[str, Any]:

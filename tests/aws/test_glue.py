@@ -190,6 +190,9 @@ def test_pipeline_options_from_job_arguments(tmp_path: Path) -> None:
     }
     options = get_pipeline("smartsensor").options(settings.pipeline_options("smartsensor"))
     assert (options.sensors, options.lookback_days, options.days) == (9, 3, 31)  # type: ignore[attr-defined]
+    bad = parse_job_args(["--JOB_NAME", "j", "--lake", "l", "--config", str(config), "--workers=0"])
+    with pytest.raises(ConfigError, match="setting 'workers'"):
+        job_settings(bad, "smartsensor")
 
 
 def _fake_awsglue() -> types.ModuleType:

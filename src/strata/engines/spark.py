@@ -20,6 +20,7 @@ How the pieces meet, with nothing downloaded at run time (no Delta or S3 jars):
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -81,6 +82,8 @@ def _session(master: str, conf: dict[str, str], shuffle_partitions: int) -> Spar
     except Exception as exc:  # the JVM did not start: no Java, bad master or conf
         raise ConfigError(f"Spark did not start (master {master!r}): {_first_line(exc)}") from exc
     spark.sparkContext.setLogLevel("ERROR")
+    # PySpark logs every failed statement at ERROR; the ModelError raised says it once.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     return spark
 
 
