@@ -69,7 +69,9 @@ def _session(master: str, conf: dict[str, str], shuffle_partitions: int) -> Spar
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = SparkSession.builder.master(master).appName("strata")
+    builder = SparkSession.builder.appName("strata")
+    if master:
+        builder = builder.master(master)
     settings = {
         **DEFAULT_CONF,
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
@@ -118,8 +120,10 @@ class SparkEngine(Engine):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
+        """Spark as the profile says: `spark_master`, else the cluster that launched this
+        process (spark-submit, Glue, EMR), else `local[workers]`."""
         return cls(
-            master=settings.spark_master or f"local[{settings.workers}]",
+            master=settings.spark_master or _default_master(settings.workers),
             conf=settings.spark_conf,
             temp_directory=settings.state_path / "tmp",
             shuffle_partitions=max(4, 2 * settings.workers),
@@ -350,6 +354,12 @@ def _rules_must_bind() -> Iterator[None]:
         if isinstance(exc.__cause__, duckdb.BinderException | duckdb.CatalogException):
             raise ConfigError(exc.reason) from exc
         raise
+
+
+def _default_master(workers: int) -> str:
+    """ "" (the submitter's master) when spark-submit started this process, as on Glue or
+    EMR; `local[workers]` otherwise."""
+    return "" if "PYSPARK_GATEWAY_PORT" in os.environ else f"local[{workers}]"
 
 
 def _local_path(uri: str) -> str:
