@@ -25,7 +25,6 @@ import os
 import shutil
 import sys
 import tempfile
-import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +35,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from pyspark.errors import PySparkException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -117,6 +116,7 @@ class SparkEngine(Engine):
         self._backing: dict[str, str] = {}
         self._streams: list[Path] = []
         self._functions: dict[str, bool] = {}
+        self._types: dict[str, dict[str, str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
@@ -133,7 +133,12 @@ class SparkEngine(Engine):
 
     def transpile(self, sql: str) -> str:
         """`sql` (DuckDB dialect) as Spark SQL; Untranspilable names what does not translate."""
-        return to_spark(sql, self._function_exists)
+        return to_spark(sql, self._function_exists, self._types)
+
+    def _known(self, relation: str) -> None:
+        """Remember `relation`'s DuckDB column types (from the shadow) for transpiling."""
+        rows = self._shadow.con.execute(f"DESCRIBE {relation}").fetchall()
+        self._types[relation] = {str(row[0]): str(row[1]) for row in rows}
 
     def _function_exists(self, name: str) -> bool:
         key = name.lower()
@@ -153,6 +158,7 @@ class SparkEngine(Engine):
     def register(self, relation: str, data: Relation) -> None:
         self.drop(relation)
         self._shadow.register(relation, pa.table({f.name: [] for f in data.schema}, data.schema))
+        self._known(relation)
         frame = self._read(data)
         frame.createOrReplaceTempView(relation)
 
@@ -182,22 +188,18 @@ class SparkEngine(Engine):
         keys = [ds.get_partition_keys(f.partition_expression) for f in fragments]
         constant = [f.name for f in schema if all(f.name in k for k in keys)]
         stored = pa.schema([f for f in schema if f.name not in constant])
-        files = [fragment.path for fragment in fragments]
+        files = [os.path.abspath(fragment.path) for fragment in fragments]
         frame = self.spark.read.schema(from_arrow_schema(stored)).parquet(*files)
         columns = [F.col(_quote(n)) for n in schema.names]
         if not constant:
             return frame.select(*columns)
-        # Spark names files by URI (percent-encoded); map each back to the dataset's path.
-        spark_names = {_local_path(name): name for name in frame.inputFiles()}
-        if set(spark_names) != set(files):
-            raise ModelError("query", "Spark does not list the same files as the dataset")
         per_file = pa.table(
             {
-                FILE_COLUMN: pa.array([spark_names[f] for f in files], pa.string()),
+                FILE_COLUMN: pa.array(files, pa.string()),
                 **{c: pa.array([k[c] for k in keys], schema.field(c).type) for c in constant},
             }
         )
-        frame = frame.withColumn(FILE_COLUMN, F.col("_metadata.file_path"))
+        frame = frame.withColumn(FILE_COLUMN, _local_path(F.col("_metadata.file_path")))
         joined = frame.join(F.broadcast(self._from_arrow(per_file)), FILE_COLUMN)
         return joined.select(*columns)
 
@@ -215,6 +217,7 @@ class SparkEngine(Engine):
         self.drop(relation)
         # DuckDB binds first: unknown tables and columns are named in the model's own dialect.
         self._shadow.create_view(relation, sql)
+        self._known(relation)
         self._frame(sql).createOrReplaceTempView(relation)
 
     def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> pa.RecordBatchReader:
@@ -247,6 +250,7 @@ class SparkEngine(Engine):
             self._shadow.con.execute(f"CREATE TEMP TABLE {relation} AS {sql}")
         except duckdb.Error as exc:
             raise ModelError("query", str(exc).splitlines()[0]) from exc
+        self._known(relation)
         folder = self._scratch / f"{relation}-{uuid.uuid4().hex}"
         self._write(self._frame(sql), folder)
         self._persisted[relation] = folder
@@ -281,6 +285,7 @@ class SparkEngine(Engine):
         workers through Arrow (`mapInArrow`): the rows never pass through the driver."""
         self.drop(target)
         self._shadow.register(target, pa.table({f.name: [] for f in schema}, schema))
+        self._known(target)
 
         def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             for batch in batches:
@@ -300,6 +305,7 @@ class SparkEngine(Engine):
         self._shadow.drop(*relations)
 
     def _drop(self, relation: str) -> None:
+        self._types.pop(relation, None)
         self.spark.catalog.dropTempView(relation)
         self._shadow.drop(relation)
         folder = self._persisted.pop(relation, None)
@@ -362,9 +368,11 @@ def _default_master(workers: int) -> str:
     return "" if "PYSPARK_GATEWAY_PORT" in os.environ else f"local[{workers}]"
 
 
-def _local_path(uri: str) -> str:
-    """A local path from the URI Spark gives a file (`file:/a%20b/c.parquet`)."""
-    return urllib.parse.unquote(urllib.parse.urlparse(uri).path)
+def _local_path(uri: Column) -> Column:
+    """The local path of the file URI Spark gives a row (`file:/a%20b/c+d.parquet`, or with
+    `file:///`): scheme dropped, percent-escapes decoded, a literal `+` kept."""
+    path = F.regexp_replace(uri, r"^file:/+", "/")
+    return F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))
 
 
 def _native_parquet(dataset: ds.FileSystemDataset) -> bool:

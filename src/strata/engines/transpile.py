@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterable
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, UnsupportedError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
 from strata.errors import ModelError
 
@@ -35,17 +38,24 @@ class Untranspilable(ModelError):
         super().__init__("query", f"{reason} ({detail})" if detail else reason)
 
 
-def to_spark(sql: str, function_exists: Callable[[str], bool] | None = None) -> str:
+def to_spark(
+    sql: str,
+    function_exists: Callable[[str], bool] | None = None,
+    schema: dict[str, dict[str, str]] | None = None,
+) -> str:
     """`sql` (DuckDB dialect, one statement) as Spark SQL.
 
     `function_exists` answers whether Spark knows a function name; functions SQLGlot does not
-    translate are checked against it. Raises Untranspilable naming the construct.
+    translate are checked against it. `schema` ({relation: {column: DuckDB type}}) lets the
+    numeric rewrites see types (see `_duckdb_numerics`). Raises Untranspilable naming the
+    construct.
     """
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except ParseError as exc:
         raise ModelError("query", f"SQL does not parse: {exc}") from exc
     _refuse_joins(tree)
+    tree = _duckdb_numerics(tree, schema)
     try:
         spark_sql = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
@@ -56,6 +66,73 @@ def to_spark(sql: str, function_exists: Callable[[str], bool] | None = None) -> 
     for number, select in enumerate(list(spark_tree.find_all(exp.Select))):
         _zip_generators(select, f"{ZIP_ALIAS}{number}")
     return spark_tree.sql(dialect="spark")
+
+
+def _typed(tree: exp.Expr, schema: dict[str, dict[str, str]] | None) -> exp.Expr:
+    """`tree` with SQLGlot's types on its expressions (DuckDB rules), qualified against
+    `schema`; `tree` unchanged when it cannot be qualified (types then stay unknown)."""
+    if not schema:
+        return tree
+    try:
+        mapping = MappingSchema(dict(schema), dialect="duckdb")
+        qualified = qualify(
+            tree.copy(), schema=mapping, dialect="duckdb", validate_qualify_columns=False
+        )
+        return annotate_types(qualified, schema=mapping, dialect="duckdb")
+    except (SqlglotError, KeyError, ValueError, TypeError):
+        return tree
+
+
+def _duckdb_numerics(tree: exp.Expr, schema: dict[str, dict[str, str]] | None) -> exp.Expr:
+    """AVG and ROUND as DuckDB computes them, so both engines give the same numbers.
+
+    - DuckDB's `avg` is a DOUBLE: the exact sum (integers and decimals are summed exactly) as a
+      double, divided by the count. Spark keeps decimals decimal (`avg` of DECIMAL(18,2) is
+      DECIMAL(22,6)), which rounds differently at every .xx5. Spark gets
+      `CAST(SUM(x) AS DOUBLE) / NULLIF(COUNT(x), 0)`, the same arithmetic.
+    - DuckDB rounds a DOUBLE to n places as `std::round(x * 10^n) / 10^n`; Spark rounds the
+      double's decimal representation half-up, which differs when `x * 10^n` lands on .5.
+      A DOUBLE (by the types SQLGlot infers) gets `ROUND(x * 10^n, 0) / 10^n` (equal to
+      std::round: the shortest representation of a double is .5 only when it is exactly .5).
+      DECIMAL rounding is exact half-up on both and stays as it is.
+    """
+    tree = _typed(tree, schema)
+    for node in list(tree.find_all(exp.Round)):
+        places = node.args.get("decimals")
+        value_type = node.this.type
+        if (
+            isinstance(places, exp.Literal)
+            and places.is_int
+            and int(places.this) > 0
+            and value_type is not None
+            and value_type.is_type(exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT)
+        ):
+            scale = exp.Literal.number(10 ** int(places.this))
+            shifted = exp.Round(this=exp.Mul(this=exp.paren(node.this.copy()), expression=scale))
+            node.replace(exp.paren(exp.Div(this=shifted, expression=scale.copy())))
+    for avg in list(tree.find_all(exp.Avg)):
+        if isinstance(avg.parent, exp.Filter):
+            continue
+        window = avg.parent if isinstance(avg.parent, exp.Window) else None
+        total = exp.Cast(
+            this=_windowed(exp.Sum(this=avg.this.copy()), window),
+            to=exp.DataType.build("DOUBLE"),
+        )
+        count = exp.Nullif(
+            this=_windowed(exp.Count(this=avg.this.copy()), window),
+            expression=exp.Literal.number(0),
+        )
+        (window or avg).replace(exp.paren(exp.Div(this=total, expression=count)))
+    return tree
+
+
+def _windowed(call: exp.Expr, window: exp.Window | None) -> exp.Expr:
+    """`call` under a copy of `window`'s OVER clause (or bare when there is none)."""
+    if window is None:
+        return call
+    copy = window.copy()
+    copy.set("this", call)
+    return copy
 
 
 def _refuse_joins(tree: exp.Expr) -> None:
