@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -94,3 +94,56 @@ def describe_run(settings: Settings, run_id: str) -> dict[str, Any] | None:
     if record is None:
         return None
     return {"run": record, "attempts": store.attempts(run_id)}
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Where one step runs; for SQL steps, each model with why it cannot run (None: it can)."""
+
+    step: str
+    runs_on: str
+    work: str
+    models: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def runnable(self) -> bool:
+        return all(problem is None for _, problem in self.models)
+
+
+def explain(
+    name: str, settings: Settings | None = None, engine: str | None = None
+) -> list[StepPlan]:
+    """Where each step of a pipeline runs on `engine`, without running anything.
+
+    SQL models are rendered (full and incremental) and transpiled for the engine's dialect, so
+    a model the engine cannot run is reported here, by name and construct, before a run
+    (functions Spark does not know are found when the run starts its session).
+    """
+    from strata.engines.transpile import to_spark
+    from strata.errors import ModelError
+    from strata.models.materialize import render
+
+    settings = settings or load_settings()
+    engine = engine or settings.engine
+    spec = get_pipeline(name)
+    pipeline = spec.build(spec.options(settings.pipeline_options(name)))
+    models = spec.models()
+    plans = []
+    for step in pipeline.steps:
+        if step.runs_on == "driver":
+            plans.append(StepPlan(step.name, "driver", step.description))
+            continue
+        checked: list[tuple[str, str | None]] = []
+        for model_name in step.models:
+            model = models[model_name]
+            try:
+                if engine == "spark":
+                    for incremental in (False, True):
+                        to_spark(render(model, incremental))
+                checked.append((model.qualified_name, None))
+            except ModelError as exc:
+                checked.append((model.qualified_name, exc.reason))
+        dialect = "transpiled to Spark SQL" if engine == "spark" else "DuckDB SQL"
+        work = f"SQL models, {dialect}" if step.models else "Python batches (mapInArrow on Spark)"
+        plans.append(StepPlan(step.name, engine, work, tuple(checked)))
+    return plans

@@ -86,22 +86,34 @@ def run(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name (see `strata pipelines`).")],
     lake: LakeOpt = None,
     env: EnvOpt = None,
-    engine: Annotated[str, typer.Option(help="Execution engine.")] = "duckdb",
+    engine: Annotated[
+        str | None, typer.Option(help="Execution engine: duckdb or spark (default: profile).")
+    ] = None,
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Ignore checkpoints, rebuild.")
     ] = False,
     start_date: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD).")] = None,
     end_date: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD).")] = None,
+    step: Annotated[
+        list[str] | None, typer.Option("--step", help="Run only this step (repeatable).")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show where each step runs; run nothing.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run a pipeline; exit code 0 on success, 1 on failure, 3 when partly successful."""
     from strata.session import describe_run, run_pipeline
 
     settings = _settings(lake, env)
+    if explain:
+        _explain(pipeline, settings, engine)
+        return
     record = run_pipeline(
         pipeline,
         settings=settings,
         engine=engine,
+        steps=step,
         full_refresh=full_refresh,
         start_date=_date(start_date, "--start-date"),
         end_date=_date(end_date, "--end-date"),
@@ -128,6 +140,28 @@ def run(
         raise typer.Exit(1)
     if record.status == "partial":
         raise typer.Exit(3)
+
+
+def _explain(pipeline: str, settings: Settings, engine: str | None) -> None:
+    from strata.session import explain
+
+    plans = explain(pipeline, settings, engine)
+    table = Table(title=f"{pipeline}: where each step runs", title_justify="left")
+    for column in ("step", "runs on", "work", "models"):
+        table.add_column(column)
+    for plan in plans:
+        models = "\n".join(
+            f"{name.split('.')[-1]} [green]ok[/]"
+            if problem is None
+            else f"{name} [red]{problem}[/]"
+            for name, problem in plan.models
+        )
+        table.add_row(plan.step, plan.runs_on, plan.work, models)
+    out.print(table)
+    blocked = [plan.step for plan in plans if not plan.runnable]
+    if blocked:
+        where = engine or settings.engine
+        raise ConfigError(f"step(s) {', '.join(blocked)} of {pipeline} cannot run on {where}")
 
 
 def _models(metrics: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Pipelines, steps, and the runner that executes them."""
 
 from strata.runner.context import RunContext
-from strata.runner.pipeline import Catch, Pipeline, Retry, Step, StepResult
+from strata.runner.pipeline import Catch, Pipeline, Retry, Step, StepResult, model_step
 from strata.runner.run import Runner, new_run_id
 from strata.runner.store import AttemptRecord, RunRecord, RunStore
 
@@ -16,5 +16,6 @@ __all__ = [
     "Runner",
     "Step",
     "StepResult",
+    "model_step",
     "new_run_id",
 ]

@@ -72,9 +72,17 @@ class StepResult:
 StepFn = Callable[["RunContext"], StepResult | None]
 
 
+RUNS_ON = ("driver", "engine")
+
+
 @dataclass(frozen=True)
 class Step:
-    """One state of the pipeline. `runs_on` says where it executes: the driver or the engine."""
+    """One state of the pipeline.
+
+    `runs_on` says where its work executes: "driver" (Python in the process running the
+    pipeline: API calls, database extracts, warehouse loads) or "engine" (on the run's engine:
+    the SQL `models` it builds, or Python batch functions through `Engine.map_batches`).
+    """
 
     name: str
     fn: StepFn
@@ -82,6 +90,20 @@ class Step:
     catch: tuple[Catch, ...] = ()
     description: str = ""
     runs_on: str = "driver"
+    models: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.runs_on not in RUNS_ON:
+            raise ValueError(f"step {self.name!r}: runs_on must be one of {RUNS_ON}")
+
+
+def model_step(name: str, *models: str, description: str = "") -> Step:
+    """A step that builds SQL models, in order, on the run's engine."""
+
+    def build(ctx: RunContext) -> StepResult:
+        return ctx.build(*models)
+
+    return Step(name, build, description=description, runs_on="engine", models=models)
 
 
 @dataclass

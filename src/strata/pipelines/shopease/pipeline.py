@@ -19,7 +19,7 @@ from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
 from strata.errors import ConfigError, DatabaseUnavailable
 from strata.lake.delta import DeltaTableIO
-from strata.runner import Pipeline, Retry, RunContext, Step, StepResult
+from strata.runner import Pipeline, Retry, RunContext, Step, StepResult, model_step
 from strata.runner.housekeeping import housekeeping_step
 from strata.sources.database import DatabaseSource
 from strata.sources.extract import TableSpec, extract_to_bronze
@@ -172,14 +172,6 @@ def extract(ctx: RunContext, options: Options) -> StepResult:
     return StepResult(rows_out=sum(load.rows for load in loads), metrics=metrics)
 
 
-def refine(ctx: RunContext) -> StepResult:
-    return ctx.build(*SILVER)
-
-
-def publish(ctx: RunContext) -> StepResult:
-    return ctx.build(*GOLD)
-
-
 def warehouse_url(ctx: RunContext, options: Options) -> DatabaseUrl:
     return resolve_postgres(options.warehouse_url, ctx.settings.state_path, "warehouse")
 
@@ -238,16 +230,14 @@ def build(options: BaseModel) -> Pipeline:
                 retry=(connect,),
                 description="changed rows of the six source tables into bronze (Parquet/CSV)",
             ),
-            Step(
+            model_step(
                 "refine",
-                refine,
-                runs_on="engine",
+                *SILVER,
                 description="typed, cleaned, deduplicated silver; rejected rows to quarantine",
             ),
-            Step(
+            model_step(
                 "publish",
-                publish,
-                runs_on="engine",
+                *GOLD,
                 description="gold daily_sales_summary, product_performance, customer_analytics",
             ),
             Step(

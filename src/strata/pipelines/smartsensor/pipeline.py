@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from strata.apis import DAILY_VARIABLES, open_meteo_server
 from strata.errors import SourceError
 from strata.pipelines.smartsensor.grid import Sensor, sensor_grid
-from strata.runner import Pipeline, Retry, RunContext, Step, StepResult
+from strata.runner import Pipeline, Retry, RunContext, Step, StepResult, model_step
 from strata.runner.housekeeping import housekeeping_step
 from strata.sources import Fetch, Fetched, RestSource, RetryPolicy
 
@@ -214,14 +214,6 @@ def extract(ctx: RunContext, options: Options) -> StepResult:
     )
 
 
-def refine(ctx: RunContext) -> StepResult:
-    return ctx.build("sensor_readings")
-
-
-def publish(ctx: RunContext) -> StepResult:
-    return ctx.build("regional_daily", "sensor_monthly")
-
-
 def build(options: BaseModel) -> Pipeline:
     """The SmartSensor pipeline for the given options."""
     assert isinstance(options, Options)
@@ -245,16 +237,15 @@ def build(options: BaseModel) -> Pipeline:
                 lambda ctx: extract(ctx, options),
                 description="raw API responses for every sensor into bronze",
             ),
-            Step(
+            model_step(
                 "refine",
-                refine,
-                runs_on="engine",
+                "sensor_readings",
                 description="typed, deduplicated, quality-checked silver readings",
             ),
-            Step(
+            model_step(
                 "publish",
-                publish,
-                runs_on="engine",
+                "regional_daily",
+                "sensor_monthly",
                 description="gold regional_daily and sensor_monthly",
             ),
             housekeeping_step(),
