@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 Relation: TypeAlias = pa.Table | ds.Dataset | pa.RecordBatchReader
 
+BatchFn = Callable[[pa.RecordBatch], pa.RecordBatch]
+"""A Python step's batch function: one Arrow record batch in, one out."""
+
 STREAM_BATCH_ROWS = 32_768
 """Rows per record batch of `Engine.stream` unless the caller asks otherwise."""
 
@@ -76,6 +79,16 @@ class Engine(ABC):
         `stream`, and `drop` them when done. `table` names the table in the report and errors.
         Raises QualityCheckFailed when a block rule fails beyond its threshold (nothing is left
         behind then) and ModelError when `relation` itself fails to run.
+        """
+
+    @abstractmethod
+    def map_batches(self, source: str, target: str, fn: BatchFn, schema: pa.Schema) -> None:
+        """`target` = `fn` applied to every record batch of `source` (a step written in Python).
+
+        `fn` gets and returns Arrow record batches; `schema` is what it returns. The rows do
+        not pass through the driver on an engine with workers (Spark: `mapInArrow`), and are
+        never all in memory at once. `fn` must be importable where it runs (a module-level
+        function of an installed package on a cluster).
         """
 
     @abstractmethod

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,8 +12,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
-from strata.engines.base import STREAM_BATCH_ROWS, Engine, Relation
+from strata.engines.base import STREAM_BATCH_ROWS, BatchFn, Engine, Relation
 from strata.errors import ConfigError, ModelError
 from strata.quality import QualityReport, Rule
 from strata.quality.report import split
@@ -63,6 +66,7 @@ class DuckDBEngine(Engine):
                 "autoload_known_extensions": False,
             }
         )
+        self._temp_directory = temp_directory
         if temp_directory is not None:
             # Lets DuckDB spill to disk instead of failing when a batch outgrows memory.
             temp_directory.mkdir(parents=True, exist_ok=True)
@@ -201,6 +205,26 @@ class DuckDBEngine(Engine):
             raise ModelError(table, str(exc).splitlines()[0]) from exc
         self._backing[passed] = self._backing[quarantined] = checked
         return report
+
+    def map_batches(self, source: str, target: str, fn: BatchFn, schema: pa.Schema) -> None:
+        """`source` is spilled to a Parquet file first: DuckDB cannot read one query's stream
+        while another writes on the same connection."""
+        self.drop(target)
+        folder = Path(self._temp_directory or tempfile.gettempdir())
+        spill = folder / f"strata-{target}-{uuid.uuid4().hex}.parquet"
+        feed = f"{target}__batches"
+        try:
+            self.con.execute(
+                f"COPY (SELECT * FROM {source}) TO {_literal(str(spill))} (FORMAT parquet)"
+            )
+            batches = (fn(batch) for batch in pq.ParquetFile(spill).iter_batches(STREAM_BATCH_ROWS))
+            self.con.register(feed, pa.RecordBatchReader.from_batches(schema, batches))
+            self.con.execute(f"CREATE TEMP TABLE {target} AS SELECT * FROM {feed}")
+        except duckdb.Error as exc:
+            raise ModelError("query", str(exc).splitlines()[0]) from exc
+        finally:
+            self.con.unregister(feed)
+            spill.unlink(missing_ok=True)
 
     def drop(self, *relations: str) -> None:
         for relation in relations:

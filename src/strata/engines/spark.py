@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from strata.engines.base import STREAM_BATCH_ROWS, Engine, Relation
+from strata.engines.base import STREAM_BATCH_ROWS, BatchFn, Engine, Relation
 from strata.engines.duckdb import DuckDBEngine
 from strata.engines.transpile import to_spark
 from strata.errors import ConfigError, ModelError
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from strata.config import Settings
 
 FILE_COLUMN = "__strata_file"
-BatchFn = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
@@ -205,10 +204,28 @@ class SparkEngine(Engine):
 
     # Running SQL -------------------------------------------------------------------------
 
-    def query(self, sql: str) -> pa.Table:
+    def _result(self, sql: str) -> tuple[DataFrame, pa.Schema]:
+        """`sql` on Spark, cast (by Spark, exactly) to the types DuckDB gives it, and those."""
         schema = self._shadow.query(sql).schema
+        frame = self._frame(sql)
         try:
-            table = self._frame(sql).toArrow()
+            wanted = from_arrow_schema(schema)
+        except (TypeError, NotImplementedError):  # no Spark type: Arrow casts at the end
+            return frame, schema
+        if len(wanted) != len(frame.schema):
+            return frame, schema  # _conform_batch names the mismatch
+        columns = [
+            F.col(_quote(have.name)).cast(want.dataType)
+            if have.dataType != want.dataType
+            else F.col(_quote(have.name))
+            for have, want in zip(frame.schema, wanted, strict=True)
+        ]
+        return frame.select(*columns), schema
+
+    def query(self, sql: str) -> pa.Table:
+        frame, schema = self._result(sql)
+        try:
+            table = frame.toArrow()
         except PySparkException as exc:
             raise ModelError("query", f"Spark: {_first_line(exc)}") from exc
         return _conform(table, schema)
@@ -221,10 +238,10 @@ class SparkEngine(Engine):
         self._frame(sql).createOrReplaceTempView(relation)
 
     def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> pa.RecordBatchReader:
-        schema = self._shadow.query(sql).schema
+        frame, schema = self._result(sql)
         self._forget_streams()
         folder = self._scratch / f"stream-{uuid.uuid4().hex}"
-        self._write(self._frame(sql), folder)
+        self._write(frame, folder)
         self._streams.append(folder)
         files = ds.dataset(str(folder), format="parquet", exclude_invalid_files=True)
         scanner = files.scanner(batch_size=batch_rows, batch_readahead=1, fragment_readahead=1)

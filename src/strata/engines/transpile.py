@@ -84,7 +84,7 @@ def _typed(tree: exp.Expr, schema: dict[str, dict[str, str]] | None) -> exp.Expr
 
 
 def _duckdb_numerics(tree: exp.Expr, schema: dict[str, dict[str, str]] | None) -> exp.Expr:
-    """AVG and ROUND as DuckDB computes them, so both engines give the same numbers.
+    """AVG, decimal division and ROUND as DuckDB computes them, so both engines agree.
 
     - DuckDB's `avg` is a DOUBLE: the exact sum (integers and decimals are summed exactly) as a
       double, divided by the count. Spark keeps decimals decimal (`avg` of DECIMAL(18,2) is
@@ -95,8 +95,17 @@ def _duckdb_numerics(tree: exp.Expr, schema: dict[str, dict[str, str]] | None) -
       A DOUBLE (by the types SQLGlot infers) gets `ROUND(x * 10^n, 0) / 10^n` (equal to
       std::round: the shortest representation of a double is .5 only when it is exactly .5).
       DECIMAL rounding is exact half-up on both and stays as it is.
+    - DuckDB divides DECIMALs as DOUBLEs (`/` of a DECIMAL is a DOUBLE); Spark keeps a decimal
+      quotient. Spark gets both operands cast to DOUBLE.
     """
     tree = _typed(tree, schema)
+    double = exp.DataType.build("DOUBLE")
+    for division in list(tree.find_all(exp.Div)):
+        operands = (division.this, division.expression)
+        if any(o.type is not None and o.type.is_type(exp.DataType.Type.DECIMAL) for o in operands):
+            for key, operand in zip(("this", "expression"), operands, strict=True):
+                division.set(key, exp.Cast(this=operand.copy(), to=double.copy()))
+            division.type = double.copy()
     for node in list(tree.find_all(exp.Round)):
         places = node.args.get("decimals")
         value_type = node.this.type

@@ -1,0 +1,234 @@
+"""The Spark engine: transpiling DuckDB SQL, reading the lake, numbers and types as on DuckDB.
+
+Most checks run the same SQL on both engines and compare; the Spark session (local mode) is
+shared by the module, as one process shares it in a pipeline run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from strata.catalog import LakeCatalog
+from strata.engines import DuckDBEngine, Engine
+from strata.engines.spark import SparkEngine
+from strata.engines.transpile import Untranspilable, to_spark
+from strata.errors import ConfigError, ModelError
+from strata.lake.delta import DeltaTableIO
+from strata.lake.storage import Lake
+from strata.models.materialize import ModelBuilder
+from strata.models.model import load_model
+from strata.quality import QualityCheckFailed, parse_rules
+from strata.testing import assert_same_rows
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
+    engine = SparkEngine(
+        master="local[2]", temp_directory=tmp_path_factory.mktemp("spark"), shuffle_partitions=2
+    )
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def duck() -> Iterator[DuckDBEngine]:
+    with DuckDBEngine(threads=1) as engine:
+        yield engine
+
+
+def on_both(duck: Engine, spark: Engine, sql: str, **tables: pa.Table) -> tuple[pa.Table, pa.Table]:
+    for engine in (duck, spark):
+        for name, table in tables.items():
+            engine.register(name, table)
+    return duck.query(sql), spark.query(sql)
+
+
+# Transpiling, without Spark ------------------------------------------------------------------
+
+
+def test_several_unnests_become_one_zipped_lateral_view() -> None:
+    sql = to_spark("SELECT id, unnest(a) AS x, CAST(unnest(b) AS DOUBLE) AS y FROM t")
+    assert sql.count("LATERAL VIEW") == 1
+    assert "INLINE(ARRAYS_ZIP(a, b))" in sql
+    assert "EXPLODE" not in sql
+
+
+def test_a_single_unnest_stays_an_explode() -> None:
+    assert "EXPLODE(a)" in to_spark("SELECT unnest(a) AS x FROM t")
+
+
+@pytest.mark.parametrize(
+    ("sql", "construct"),
+    [
+        ("SELECT * FROM a ASOF JOIN b ON a.t >= b.t", "ASOF JOIN"),
+        ("SELECT * FROM a POSITIONAL JOIN b", "POSITIONAL JOIN"),
+        ("SELECT list_reduce(l, (x, y) -> x + y) AS s FROM t", "function LIST_REDUCE()"),
+    ],
+)
+def test_constructs_spark_cannot_express_are_named(sql: str, construct: str) -> None:
+    with pytest.raises(Untranspilable) as raised:
+        to_spark(sql, function_exists=lambda name: name.lower() != "list_reduce")
+    assert raised.value.construct == construct
+    assert "has no Spark SQL equivalent" in str(raised.value)
+
+
+def test_avg_becomes_an_exact_sum_over_a_count() -> None:
+    sql = to_spark("SELECT avg(x) AS a, avg(x) OVER (PARTITION BY g) AS w FROM t")
+    assert "AVG" not in sql.upper()
+    assert "CAST(SUM(x) AS DOUBLE) / NULLIF(COUNT(x), 0)" in sql
+    assert "SUM(x) OVER (PARTITION BY g)" in sql
+
+
+def test_only_double_rounding_is_rewritten() -> None:
+    schema = {"t": {"d": "DOUBLE", "m": "DECIMAL(18,2)"}}
+    sql = to_spark("SELECT round(d, 2) AS rd, round(m, 1) AS rm FROM t", schema=schema)
+    assert "ROUND((`t`.`d`) * 100) / 100" in sql
+    assert "ROUND(`t`.`m`, 1)" in sql
+
+
+# The same answers on both engines -------------------------------------------------------------
+
+
+def test_zipped_unnest_pads_the_shorter_list_like_duckdb(duck, spark) -> None:
+    lists = pa.table({"id": [1, 2, 3], "a": [[1, 2, 3], [4], []], "b": [["x"], ["y", "z"], None]})
+    sql = "SELECT id, unnest(a) AS x, unnest(b) AS y FROM lists"
+    ours, theirs = on_both(duck, spark, sql, lists=lists)
+    assert ours.num_rows == 5  # padded to the longer list; an empty and a NULL list give none
+    assert_same_rows(ours, theirs, ["id", "x", "y"])
+
+
+def test_averages_and_rounding_agree_at_every_half_cent(duck, spark) -> None:
+    # Pairs whose mean ends in 5 at the third decimal: the cases where engines part ways.
+    values = [Decimal(cents) / 100 for cents in range(1000, 1600)]
+    money = pa.table(
+        {
+            "g": [i // 2 for i in range(len(values))],
+            "amount": pa.array(values, pa.decimal128(18, 2)),
+            "d": [float(v) * 1.001 for v in values],
+        }
+    )
+    sql = (
+        "SELECT g, round(avg(amount), 2) AS avg_amount, avg(amount) AS exact, "
+        "round(avg(d), 3) AS avg_d, round(sum(amount) / count(*), 1) AS div, "
+        "sum(amount) AS total, avg(sum(amount)) OVER () AS overall FROM money GROUP BY g"
+    )
+    ours, theirs = on_both(duck, spark, sql, money=money)
+    assert theirs.schema.equals(ours.schema)
+    assert theirs.sort_by("g").equals(ours.sort_by("g"))  # exactly, not within a tolerance
+
+
+def test_result_types_are_duckdbs(duck, spark) -> None:
+    data = pa.table({"i": pa.array([1, 2], pa.int32()), "m": pa.array([1, 2], pa.decimal128(9, 2))})
+    sql = (
+        "SELECT count(*) AS n, sum(i) AS si, sum(m) AS sm, avg(i) AS ai, m * 1.5 AS scaled, "
+        "CAST(i AS VARCHAR) AS s, CAST('2024-01-02 03:04:05' AS TIMESTAMP) AS ts FROM data "
+        "GROUP BY m, i"
+    )
+    ours, theirs = on_both(duck, spark, sql, data=data)
+    assert theirs.schema.equals(ours.schema)
+    assert_same_rows(ours, theirs, ["s"])
+
+
+def test_delta_partitions_are_read_from_paths_with_spaces_and_plus(
+    spark: SparkEngine, tmp_path: Path
+) -> None:
+    lake = Lake(str(tmp_path / "my lake+1"))
+    table = DeltaTableIO(lake, "silver/p/t")
+    data = pa.table({"k": list(range(20)), "part": [f"a b+{i % 3}" for i in range(20)]})
+    table.overwrite(data, partition_by=["part"])
+    dataset = table.dataset()
+    assert dataset is not None
+    spark.register("parts", dataset)
+    got = spark.query("SELECT k, part FROM parts")
+    assert_same_rows(data, got, ["k"])
+
+
+def test_python_batches_run_on_spark_workers_like_on_duckdb(duck, spark) -> None:
+    schema = pa.schema([("id", pa.int64()), ("doubled", pa.int64())])
+
+    def double(batch: pa.RecordBatch) -> pa.RecordBatch:
+        ids = batch.column(0)
+        return pa.RecordBatch.from_arrays([ids, pc.multiply(ids, 2)], schema=schema)
+
+    for engine in (duck, spark):
+        engine.register("ids", pa.table({"id": list(range(1000))}))
+        engine.map_batches("ids", "doubled", double, schema)
+    ours, theirs = duck.query("SELECT * FROM doubled"), spark.query("SELECT * FROM doubled")
+    assert ours.num_rows == 1000 and pc.sum(ours["doubled"]).as_py() == 999 * 1000
+    assert_same_rows(ours, theirs, ["id"])
+
+
+def test_quality_split_and_failures_match_duckdb(duck, spark) -> None:
+    rows = pa.table({"id": [1, 2, 3, 4], "v": [10, None, -1, 5]})
+    rules = parse_rules(
+        [
+            {"type": "not_null", "column": "v", "severity": "block", "threshold": 0.5},
+            {"type": "range", "column": "v", "min": 0, "severity": "warn"},
+        ]
+    )
+    reports = []
+    for engine in (duck, spark):
+        engine.register("rows", rows)
+        engine.create_view("checked_in", "SELECT * FROM rows")
+        reports.append(
+            engine.check_quality("checked_in", rules, "t", passed="ok", quarantined="bad")
+        )
+        assert engine.query("SELECT id FROM bad").column("id").to_pylist() == [2]
+    assert reports[0].to_dict() == reports[1].to_dict()
+    assert_same_rows(duck.query("SELECT * FROM ok"), spark.query("SELECT * FROM ok"), ["id"])
+
+    strict = parse_rules(
+        [{"type": "not_null", "column": "v", "severity": "block", "threshold": 0.1}]
+    )
+    with pytest.raises(QualityCheckFailed, match="failed on 1 of 4 rows"):
+        spark.check_quality("checked_in", strict, "t", passed="ok", quarantined="bad")
+    missing = parse_rules([{"type": "not_null", "column": "nope"}])
+    with pytest.raises(ConfigError, match="do not fit the data"):
+        spark.check_quality("checked_in", missing, "t", passed="ok", quarantined="bad")
+
+
+def test_an_untranspilable_model_fails_naming_model_and_construct(
+    spark: SparkEngine, tmp_path: Path
+) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    DeltaTableIO(lake, "silver/p/events").overwrite(pa.table({"id": [1], "l": [[1, 2]]}))
+    path = tmp_path / "models" / "folded.sql"
+    path.parent.mkdir()
+    path.write_text(
+        '/* strata\nlayer = "gold"\n*/\n'
+        "SELECT id, list_reduce(l, (a, b) -> a + b) AS total FROM silver.events\n"
+    )
+    model = load_model(path, "p")
+    with pytest.raises(ModelError) as raised:
+        ModelBuilder(spark, LakeCatalog(lake), "run").build(model)
+    message = str(raised.value)
+    assert "gold.p.folded" in message and "LIST_REDUCE" in message
+    assert not DeltaTableIO(lake, "gold/p/folded").exists()
+
+
+def test_explain_names_where_each_step_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "strata", "run", "shopease", "--engine", "spark", "--explain"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if "│" in line}
+    assert "driver" in lines["extract"] and "driver" in lines["sync"]
+    assert "spark" in lines["refine"] and "transpiled to Spark SQL" in lines["refine"]
+    assert "customers ok" in lines["refine"]
+    assert "daily_sales_summary ok" in lines["publish"]
+    assert not (tmp_path / "lake").exists()  # nothing ran
