@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from strata.errors import unknown_name
+from strata.lake.delta import DataFile
 from strata.quality import QualityReport, Rule
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class Engine(ABC):
     name: ClassVar[str]
     dialect: ClassVar[str]
     runs_python_udfs: ClassVar[bool] = False
+    writes_files: ClassVar[bool] = False
+    """Whether `write_files` can put a result's Parquet files straight into a table folder."""
 
     @abstractmethod
     def register(self, relation: str, data: Relation) -> None:
@@ -90,6 +93,12 @@ class Engine(ABC):
         never all in memory at once. `fn` must be importable where it runs (a module-level
         function of an installed package on a cluster).
         """
+
+    def write_files(self, sql: str, folder: str, partition_by: list[str]) -> list[DataFile]:
+        """Write the result of `sql` as Parquet files under `folder` (a subfolder of a Delta
+        table) for `DeltaTableIO.commit_files`, columns typed as `stream` would give them.
+        Only for engines with `writes_files`."""
+        raise NotImplementedError(f"the {self.name} engine does not write files itself")
 
     @abstractmethod
     def drop(self, *relations: str) -> None:

@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,6 +45,7 @@ from strata.engines.base import STREAM_BATCH_ROWS, BatchFn, Engine, Relation
 from strata.engines.duckdb import DuckDBEngine
 from strata.engines.transpile import to_spark
 from strata.errors import ConfigError, ModelError
+from strata.lake.delta import DataFile
 from strata.quality import QualityReport, Rule
 from strata.quality.report import split
 
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from strata.config import Settings
 
 FILE_COLUMN = "__strata_file"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
@@ -98,6 +102,7 @@ class SparkEngine(Engine):
     name = "spark"
     dialect = "spark"
     runs_python_udfs = True
+    writes_files = True
 
     def __init__(
         self,
@@ -252,6 +257,38 @@ class SparkEngine(Engine):
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
+    def write_files(self, sql: str, folder: str, partition_by: list[str]) -> list[DataFile]:
+        """Spark writes the result into `folder` (hive-style `col=value/` subfolders, which
+        Delta does not need but people recognise); each file becomes a `DataFile` with its
+        partition values from its folder names."""
+        frame, _ = self._result(sql)
+        root = Path(folder)
+        try:
+            frame.write.mode("errorifexists").partitionBy(*partition_by).parquet(str(root))
+        except PySparkException as exc:
+            raise ModelError("query", f"Spark: {_first_line(exc)}") from exc
+        except Exception as exc:  # py4j errors from a failed job
+            raise ModelError("query", f"Spark job failed: {_first_line(exc)}") from exc
+        table_root = root.parent
+        files = []
+        for path in sorted(root.rglob("*")):
+            if not path.is_file():
+                continue
+            if path.suffix != ".parquet" or path.name.startswith((".", "_")):
+                path.unlink()  # Spark's _SUCCESS and Hadoop's .crc files are not data
+                continue
+            stat = path.stat()
+            files.append(
+                DataFile(
+                    path=path.relative_to(table_root).as_posix(),
+                    size=stat.st_size,
+                    rows=pq.read_metadata(path).num_rows,
+                    partition_values=_partition_values(path.relative_to(root), partition_by),
+                    modification_time=int(stat.st_mtime * 1000),
+                )
+            )
+        return files
+
     def _write(self, frame: DataFrame, folder: Path) -> None:
         try:
             frame.write.mode("overwrite").parquet(str(folder))
@@ -390,6 +427,17 @@ def _local_path(uri: Column) -> Column:
     `file:///`): scheme dropped, percent-escapes decoded, a literal `+` kept."""
     path = F.regexp_replace(uri, r"^file:/+", "/")
     return F.url_decode(F.replace(path, F.lit("+"), F.lit("%2B")))
+
+
+def _partition_values(relative: Path, partition_by: list[str]) -> dict[str, str | None]:
+    """`{column: value}` from Spark's `col=value/` folders (values %-escaped, NULL spelled
+    `__HIVE_DEFAULT_PARTITION__`), as Delta records them."""
+    found: dict[str, str | None] = {}
+    for part in relative.parts[:-1]:
+        column, _, value = part.partition("=")
+        text = urllib.parse.unquote(value)
+        found[urllib.parse.unquote(column)] = None if text == HIVE_NULL else text
+    return {column: found.get(column) for column in partition_by}
 
 
 def _native_parquet(dataset: ds.FileSystemDataset) -> bool:

@@ -12,6 +12,7 @@ in memory; MERGE is the exception (see `DeltaTableIO.merge`).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.schema import Schema as DeltaSchema
+from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from strata.errors import StorageError
 from strata.lake.storage import Lake
@@ -137,6 +140,27 @@ def _sql_literal(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A Parquet file already written inside a table's folder, to be committed as is."""
+
+    path: str  # relative to the table root
+    size: int
+    rows: int
+    partition_values: dict[str, str | None]
+    modification_time: int  # milliseconds since the epoch
+
+    def action(self) -> AddAction:
+        stats = json.dumps({"numRecords": self.rows})
+        return AddAction(
+            self.path, self.size, self.partition_values, self.modification_time, True, stats
+        )
+
+
+FILE_PARTITION_TYPES = (pa.types.is_integer, pa.types.is_string, pa.types.is_date32)
+"""Partition column types whose values an engine's folder names carry exactly."""
 
 
 class DeltaTableIO:
@@ -344,6 +368,64 @@ class DeltaTableIO:
             # Nothing changed (only absent keys to delete): commit the watermarks regardless.
             self.append(data.schema.empty_table(), partition_by, watermarks, metadata)
         return {k: int(v) for k, v in result.items() if isinstance(v, int)}
+
+    def takes_files(self, schema: pa.Schema, partition_by: list[str]) -> bool:
+        """Whether files written with `schema` can be committed as they are (`commit_files`).
+
+        Yes on a local lake, for a new table or one with the same columns and partitioning,
+        when the partition columns are integers, strings or dates. Otherwise rows go through
+        a delta-rs writer, which evolves the schema.
+        """
+        if not self.lake.is_local or any(
+            not any(check(schema.field(c).type) for check in FILE_PARTITION_TYPES)
+            for c in partition_by
+        ):
+            return False
+        table = self._table()
+        if table is None:
+            return True
+        current = pa.schema(table.schema().to_arrow())
+        same_columns = [(f.name, f.type) for f in current] == [(f.name, f.type) for f in schema]
+        return same_columns and list(table.metadata().partition_columns) == partition_by
+
+    def commit_files(
+        self,
+        files: Sequence[DataFile],
+        schema: pa.Schema,
+        mode: str,
+        partition_by: list[str] | None = None,
+        watermarks: Sequence[Watermark] = (),
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Commit files another writer (Spark) put in the table's folder, in one commit.
+
+        `mode` is "append" or "overwrite" (every current file is removed in the same commit).
+        Check `takes_files` first: the files' schema must be the table's.
+        """
+        actions = [f.action() for f in files]
+        commit = _commit(watermarks, metadata)
+        try:
+            table = self._table()
+            if table is None:
+                create_table_with_add_actions(
+                    self.uri,
+                    DeltaSchema.from_arrow(schema),
+                    actions,
+                    mode="error",
+                    partition_by=partition_by or None,
+                    storage_options=self.lake.storage_options,
+                    commit_properties=commit,
+                )
+            else:
+                table.create_write_transaction(
+                    actions,  # type: ignore[arg-type]
+                    mode,
+                    schema,
+                    partition_by or None,
+                    commit_properties=commit,
+                )
+        except Exception as exc:  # delta-rs raises bare Exceptions
+            raise StorageError(f"cannot commit files to Delta table {self.uri}: {exc}") from exc
 
     def vacuum(self, retention_hours: int) -> list[str]:
         """Delete files no longer referenced for longer than the retention."""

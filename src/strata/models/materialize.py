@@ -11,6 +11,7 @@ Only the metrics and the partition values a write touches are fetched at once.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -214,7 +215,12 @@ class ModelBuilder:
         rejected: pa.Table | None = None,
     ) -> None:
         partition_by = list(model.partition_by)
-        if model.materialized == "table" or not incremental:
+        whole = model.materialized == "table" or not incremental
+        if (whole or model.incremental_strategy == "append") and self._commit_files(
+            model, target, "overwrite" if whole else "append", marks, meta
+        ):
+            return
+        if whole:
             target.overwrite(
                 self._stream(model, f"SELECT * FROM {PASSED}"), partition_by, marks, meta
             )
@@ -230,6 +236,30 @@ class ModelBuilder:
             target.replace_partitions(data, partition_by, marks, meta, partitions)
         else:
             target.append(self._stream(model, f"SELECT * FROM {PASSED}"), partition_by, marks, meta)
+
+    def _commit_files(
+        self,
+        model: Model,
+        target: DeltaTableIO,
+        mode: str,
+        marks: list[Watermark],
+        meta: dict[str, Any],
+    ) -> bool:
+        """Commit the engine's own Parquet files when it writes them (Spark) and the table
+        takes them as they are; False (nothing done) when the rows must be streamed."""
+        if not self.engine.writes_files:
+            return False
+        schema = self._query(model, f"SELECT * FROM {PASSED} LIMIT 0").schema
+        partition_by = list(model.partition_by)
+        if not target.takes_files(schema, partition_by):
+            return False
+        folder = f"{target.uri}/strata-{self.run_id}-{uuid.uuid4().hex[:8]}"
+        try:
+            files = self.engine.write_files(f"SELECT * FROM {PASSED}", folder, partition_by)
+        except ModelError as exc:
+            raise ModelError(model.qualified_name, exc.reason) from exc
+        target.commit_files(files, schema, mode, partition_by, marks, meta)
+        return True
 
     def _quarantine(self, model: Model, inputs: list[_Input]) -> None:
         """Rejected rows, with the rules that rejected them, replacing this batch's share."""
