@@ -12,7 +12,7 @@ import pytest
 from deltalake import DeltaTable
 
 from strata.errors import StorageError
-from strata.lake.delta import DeltaTableIO, Watermark, partition_predicate
+from strata.lake.delta import DataFile, DeltaTableIO, Watermark, partition_predicate
 from strata.lake.storage import Lake
 
 
@@ -306,3 +306,51 @@ def test_local_dataset_reads_files_by_absolute_path(table: DeltaTableIO) -> None
         {"v": 1, "k": "a b"},
         {"v": 2, "k": None},
     ]
+
+
+def written(table: DeltaTableIO, data: pa.Table, part: str | None = None) -> DataFile:
+    """A Parquet file put in the table's folder by another writer, as Spark would."""
+    folder = Path(table.uri) / "writer-1" / (f"day={part}" if part else "")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-{len(list(folder.iterdir()))}.parquet"
+    pq.write_table(data, path)
+    relative = path.relative_to(table.uri).as_posix()
+    values = {"day": part} if part else {}
+    return DataFile(relative, path.stat().st_size, data.num_rows, values, 1_700_000_000_000)
+
+
+def test_files_written_elsewhere_commit_as_they_are(table: DeltaTableIO) -> None:
+    schema = pa.schema([("id", pa.int64()), ("v", pa.string()), ("day", pa.string())])
+    assert table.takes_files(schema, ["day"])  # a new table takes any such files
+    first = [
+        written(table, pa.table({"id": [1, 2], "v": ["a", "b"]}), "2024-01-01"),
+        written(table, pa.table({"id": [3], "v": ["c"]}), "2024-01-02"),
+    ]
+    table.commit_files(first, schema, "overwrite", ["day"], [Watermark("src", 7)], {"m": "1"})
+    assert [(r["id"], r["day"]) for r in rows(table)] == [
+        (1, "2024-01-01"),
+        (2, "2024-01-01"),
+        (3, "2024-01-02"),
+    ]
+    assert table.watermark("src") == 7
+    stats = pa.table(DeltaTable(table.uri).get_add_actions(flatten=True)).to_pydict()
+    assert sorted(stats["num_records"]) == [1, 2]
+
+    more = [written(table, pa.table({"id": [4], "v": ["d"]}), "2024-01-02")]
+    table.commit_files(more, schema, "append", ["day"], [Watermark("src", 8)])
+    assert [r["id"] for r in rows(table)] == [1, 2, 3, 4]
+
+    again = [written(table, pa.table({"id": [9], "v": ["z"]}), "2024-01-03")]
+    table.commit_files(again, schema, "overwrite", ["day"], [Watermark("src", 9)])
+    assert [(r["id"], r["day"]) for r in rows(table)] == [(9, "2024-01-03")]
+    assert (table.version(), table.watermark("src")) == (2, 9)
+
+
+def test_files_are_not_taken_when_the_table_would_change_shape(table: DeltaTableIO) -> None:
+    table.overwrite(pa.table({"id": [1], "day": ["2024-01-01"]}), ["day"])
+    same = pa.schema([("id", pa.int64()), ("day", pa.string())])
+    assert table.takes_files(same, ["day"])
+    assert not table.takes_files(same.append(pa.field("new", pa.int64())), ["day"])
+    assert not table.takes_files(same, [])  # other partitioning
+    stamped = pa.schema([("id", pa.int64()), ("at", pa.timestamp("us"))])
+    assert not DeltaTableIO(table.lake, "silver/p/other").takes_files(stamped, ["at"])
