@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import pytest
 
 from strata.catalog import LakeCatalog
-from strata.engines import DuckDBEngine, Engine
+from strata.config import Settings
+from strata.engines import DuckDBEngine, Engine, get_engine
 from strata.engines.spark import SparkEngine
 from strata.engines.transpile import Untranspilable, to_spark
 from strata.errors import ConfigError, ModelError
@@ -232,3 +233,9 @@ def test_explain_names_where_each_step_runs(tmp_path: Path) -> None:
     assert "customers ok" in lines["refine"]
     assert "daily_sales_summary ok" in lines["publish"]
     assert not (tmp_path / "lake").exists()  # nothing ran
+
+
+def test_a_cluster_master_is_refused_clearly(tmp_path: Path) -> None:
+    settings = Settings(lake=str(tmp_path / "lake"), spark_master="yarn")
+    with pytest.raises(ConfigError, match="spark_master 'yarn'.*local mode"):
+        get_engine("spark", settings)

@@ -124,10 +124,17 @@ class SparkEngine(Engine):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
-        """Spark as the profile says: `spark_master`, else the cluster that launched this
-        process (spark-submit, Glue, EMR), else `local[workers]`."""
+        """Spark as the profile says: `spark_master` (default `local[workers]`)."""
+        master = settings.spark_master or f"local[{settings.workers}]"
+        if not master.startswith("local"):
+            # Results come back to the driver through a local scratch folder and go into the
+            # lake as local files: executors on other machines could not write either.
+            raise ConfigError(
+                f"spark_master {master!r}: the Spark engine runs Spark in local mode (local[N]) "
+                "on the machine of the run; cluster masters are not supported yet"
+            )
         return cls(
-            master=settings.spark_master or _default_master(settings.workers),
+            master=master,
             conf=settings.spark_conf,
             temp_directory=settings.state_path / "tmp",
             shuffle_partitions=max(4, 2 * settings.workers),
@@ -248,7 +255,7 @@ class SparkEngine(Engine):
         folder = self._scratch / f"stream-{uuid.uuid4().hex}"
         self._write(frame, folder)
         self._streams.append(folder)
-        files = ds.dataset(str(folder), format="parquet", exclude_invalid_files=True)
+        files = ds.dataset(str(folder), format="parquet")
         scanner = files.scanner(batch_size=batch_rows, batch_readahead=1, fragment_readahead=1)
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -414,12 +421,6 @@ def _rules_must_bind() -> Iterator[None]:
         if isinstance(exc.__cause__, duckdb.BinderException | duckdb.CatalogException):
             raise ConfigError(exc.reason) from exc
         raise
-
-
-def _default_master(workers: int) -> str:
-    """ "" (the submitter's master) when spark-submit started this process, as on Glue or
-    EMR; `local[workers]` otherwise."""
-    return "" if "PYSPARK_GATEWAY_PORT" in os.environ else f"local[{workers}]"
 
 
 def _local_path(uri: Column) -> Column:
