@@ -237,5 +237,5 @@ def test_explain_names_where_each_step_runs(tmp_path: Path) -> None:
 
 def test_a_cluster_master_is_refused_clearly(tmp_path: Path) -> None:
     settings = Settings(lake=str(tmp_path / "lake"), spark_master="yarn")
-    with pytest.raises(ConfigError, match="spark_master 'yarn'.*local mode"):
+    with pytest.raises(ConfigError, match=r"spark_master 'yarn'.*local mode"):
         get_engine("spark", settings)
