@@ -269,6 +269,9 @@ class SparkEngine(Engine):
         Delta does not need but people recognise); each file becomes a `DataFile` with its
         partition values from its folder names."""
         frame, _ = self._result(sql)
+        if partition_by:
+            # One task per partition value: a file per partition, not one per task and value.
+            frame = frame.repartition(*[F.col(_quote(c)) for c in partition_by])
         root = Path(folder)
         try:
             frame.write.mode("errorifexists").partitionBy(*partition_by).parquet(str(root))
