@@ -16,13 +16,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from pyspark.sql import functions as F
 
+import strata.engines.spark as spark_module
 from strata.catalog import LakeCatalog
 from strata.config import Settings
 from strata.engines import DuckDBEngine, Engine, get_engine
 from strata.engines.spark import SparkEngine
 from strata.engines.transpile import Untranspilable, to_spark
-from strata.errors import ConfigError, ModelError
+from strata.errors import ConfigError, ModelError, StorageError
 from strata.lake.delta import DeltaTableIO
 from strata.lake.storage import Lake
 from strata.models.materialize import ModelBuilder
@@ -239,3 +241,16 @@ def test_a_cluster_master_is_refused_clearly(tmp_path: Path) -> None:
     settings = Settings(lake=str(tmp_path / "lake"), spark_master="yarn")
     with pytest.raises(ConfigError, match=r"spark_master 'yarn'.*local mode"):
         get_engine("spark", settings)
+
+
+def test_rows_lost_between_files_and_their_constants_are_an_error(
+    spark: SparkEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = DeltaTableIO(Lake(str(tmp_path / "lake")), "silver/p/t")
+    table.overwrite(pa.table({"k": [1, 2, 3], "part": ["a", "b", "b"]}), partition_by=["part"])
+    dataset = table.dataset()
+    assert dataset is not None
+    # As if Spark named its files differently from the dataset: no file would match.
+    monkeypatch.setattr(spark_module, "_local_path", lambda uri: F.lit("/elsewhere"))
+    with pytest.raises(StorageError, match="Spark read 0 of the 3 rows in 2 files"):
+        spark.register("lost", dataset)

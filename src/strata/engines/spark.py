@@ -44,7 +44,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from strata.engines.base import STREAM_BATCH_ROWS, BatchFn, Engine, Relation
 from strata.engines.duckdb import DuckDBEngine
 from strata.engines.transpile import to_spark
-from strata.errors import ConfigError, ModelError
+from strata.errors import ConfigError, ModelError, StorageError
 from strata.lake.delta import DataFile
 from strata.quality import QualityReport, Rule
 from strata.quality.report import split
@@ -57,6 +57,7 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 DEFAULT_CONF = {
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",  # Strata shows its own progress
     "spark.sql.session.timeZone": "UTC",
     # Parquet timestamps as INT64 microseconds (Spark's default INT96 is legacy).
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -211,8 +212,16 @@ class SparkEngine(Engine):
             }
         )
         frame = frame.withColumn(FILE_COLUMN, _local_path(F.col("_metadata.file_path")))
-        joined = frame.join(F.broadcast(self._from_arrow(per_file)), FILE_COLUMN)
-        return joined.select(*columns)
+        joined = frame.join(F.broadcast(self._from_arrow(per_file)), FILE_COLUMN).select(*columns)
+        # A file whose name did not match would drop its rows silently: count both sides
+        # (the dataset's count comes from the Parquet footers; Spark's is one small job).
+        expected, seen = dataset.count_rows(), joined.count()
+        if seen != expected:
+            raise StorageError(
+                f"Spark read {seen} of the {expected} rows in {len(files)} files under "
+                f"{os.path.commonpath(files)}: file names did not match"
+            )
+        return joined
 
     # Running SQL -------------------------------------------------------------------------
 
