@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -76,7 +77,11 @@ def query(sql: str, settings: Settings | None = None, engine: str = "duckdb") ->
     settings = settings or load_settings()
     catalog = LakeCatalog(open_lake(settings))
     resolved, refs = resolve_tables(sql, catalog.tables())
-    with get_engine(engine, settings) as session:
+    # The engine's scratch goes to a throwaway folder: explaining leaves nothing behind.
+    with (
+        tempfile.TemporaryDirectory(prefix="strata-explain-") as scratch,
+        get_engine(engine, settings.model_copy(update={"state_dir": scratch})) as session,
+    ):
         for ref in refs:
             session.register(ref.relation, catalog.open(ref))
         return session.query(resolved)
@@ -115,11 +120,10 @@ def explain(
 ) -> list[StepPlan]:
     """Where each step of a pipeline runs on `engine`, without running anything.
 
-    SQL models are rendered (full and incremental) and transpiled for the engine's dialect, so
-    a model the engine cannot run is reported here, by name and construct, before a run
-    (functions Spark does not know are found when the run starts its session).
+    For Spark, every SQL model is rendered (full and incremental) and transpiled, its
+    functions checked against the Spark session's catalog, so a model Spark cannot run is
+    reported here, by name and construct, before a run.
     """
-    from strata.engines.transpile import to_spark
     from strata.errors import ModelError
     from strata.models.materialize import render
 
@@ -129,21 +133,29 @@ def explain(
     pipeline = spec.build(spec.options(settings.pipeline_options(name)))
     models = spec.models()
     plans = []
-    for step in pipeline.steps:
-        if step.runs_on == "driver":
-            plans.append(StepPlan(step.name, "driver", step.description))
-            continue
-        checked: list[tuple[str, str | None]] = []
-        for model_name in step.models:
-            model = models[model_name]
-            try:
-                if engine == "spark":
-                    for incremental in (False, True):
-                        to_spark(render(model, incremental))
-                checked.append((model.qualified_name, None))
-            except ModelError as exc:
-                checked.append((model.qualified_name, exc.reason))
-        dialect = "transpiled to Spark SQL" if engine == "spark" else "DuckDB SQL"
-        work = f"SQL models, {dialect}" if step.models else "Python batches (mapInArrow on Spark)"
-        plans.append(StepPlan(step.name, engine, work, tuple(checked)))
+    # The engine's scratch goes to a throwaway folder: explaining leaves nothing behind.
+    with (
+        tempfile.TemporaryDirectory(prefix="strata-explain-") as scratch,
+        get_engine(engine, settings.model_copy(update={"state_dir": scratch})) as session,
+    ):
+        check = getattr(session, "transpile", None)  # engines whose SQL is not DuckDB's
+        for step in pipeline.steps:
+            if step.runs_on == "driver":
+                plans.append(StepPlan(step.name, "driver", step.description))
+                continue
+            checked: list[tuple[str, str | None]] = []
+            for model_name in step.models:
+                model = models[model_name]
+                try:
+                    if check is not None:
+                        for incremental in (False, True):
+                            check(render(model, incremental))
+                    checked.append((model.qualified_name, None))
+                except ModelError as exc:
+                    checked.append((model.qualified_name, exc.reason))
+            dialect = (
+                "DuckDB SQL" if check is None else f"transpiled to {session.dialect.title()} SQL"
+            )
+            work = f"SQL models, {dialect}" if step.models else "Python batches (map_batches)"
+            plans.append(StepPlan(step.name, engine, work, tuple(checked)))
     return plans

@@ -29,7 +29,9 @@ from strata.lake.delta import DeltaTableIO
 from strata.lake.storage import Lake
 from strata.models.materialize import ModelBuilder
 from strata.models.model import load_model
+from strata.pipelines import register_pipeline
 from strata.quality import QualityCheckFailed, parse_rules
+from strata.session import explain
 from strata.testing import assert_same_rows
 
 
@@ -254,3 +256,35 @@ def test_rows_lost_between_files_and_their_constants_are_an_error(
     monkeypatch.setattr(spark_module, "_local_path", lambda uri: F.lit("/elsewhere"))
     with pytest.raises(StorageError, match="Spark read 0 of the 3 rows in 2 files"):
         spark.register("lost", dataset)
+
+
+def test_explain_reports_a_model_spark_cannot_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "folding"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "pipeline.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from strata.runner import Pipeline, model_step\n"
+        "NAME = 'folding'\n"
+        "class Options(BaseModel):\n    pass\n"
+        "def build(options):\n"
+        "    return Pipeline(NAME, [model_step('publish', 'folded', 'plain')])\n"
+    )
+    (package / "models" / "folded.sql").write_text(
+        '/* strata\nlayer = "gold"\n*/\nSELECT list_reduce([1, 2], (a, b) -> a + b) AS total\n'
+    )
+    (package / "models" / "plain.sql").write_text(
+        '/* strata\nlayer = "gold"\n*/\nSELECT 1 AS one\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    register_pipeline("folding", "folding.pipeline")
+    settings = Settings(lake=str(tmp_path / "lake"))
+
+    [plan] = explain("folding", settings, "spark")
+    assert (plan.step, plan.runs_on, plan.runnable) == ("publish", "spark", False)
+    problems = dict(plan.models)
+    assert problems["gold.folding.plain"] is None
+    assert "LIST_REDUCE() has no Spark SQL equivalent" in str(problems["gold.folding.folded"])
+    assert explain("folding", settings, "duckdb")[0].runnable
