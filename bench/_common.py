@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import resource
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -84,3 +89,63 @@ def emit_json(payload: dict[str, Any]) -> None:
     """Print the machine-readable result; callers print nothing to stdout after this."""
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
+
+
+def ratio_of(numerator: float, denominator: float) -> float:
+    """numerator / denominator, infinite when the denominator is not positive."""
+    return numerator / denominator if denominator > 0 else float("inf")
+
+
+def run_side(
+    script: str,
+    side: str,
+    workdir: Path,
+    *,
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Run one side of a benchmark (`script --side SIDE --workdir DIR --option value …`) in a
+    fresh interpreter; its last stdout line is its JSON result.
+
+    Options become flags (`a_b=1` → `--a-b 1`; booleans → `--flag` / `--no-flag`). A side that
+    fails, or outlives `timeout`, gives `{"error": ...}`; its whole process group (a JVM it
+    started included) is stopped. The 1-minute load average before and after is recorded:
+    other work on the machine skews wall times.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(Path(script).resolve()), "--side", side]
+    command += ["--workdir", str(workdir)]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            command.append(flag if value else "--no-" + flag[2:])
+        else:
+            command += [flag, str(value)]
+    load_before = os.getloadavg()[0]
+    label = " ".join(f"{k}={v}" for k, v in options.items() if k not in ("lake", "url"))
+    print(f"  running {side} {label} …", file=sys.stderr, flush=True)
+    with subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=os.environ | (env or {}),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return {"error": f"stopped after {timeout:.0f} s"}
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # whatever the side left running
+                os.killpg(process.pid, signal.SIGKILL)
+    if process.returncode != 0:
+        return {"error": f"side {side} failed (exit {process.returncode}, see stderr)"}
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["load_avg"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    print(f"  {side}: {json.dumps(result)}", file=sys.stderr, flush=True)
+    return result

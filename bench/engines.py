@@ -34,13 +34,10 @@ Glue user would otherwise run), and `crossover` says whether Spark overtook Duck
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,7 +45,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import emit_json, peak_rss_mb, timer, wide_console
+import _common
+from _common import emit_json, peak_rss_mb, ratio_of, timer, wide_console
 from rich.table import Table
 
 PIPELINES = ("smartsensor", "shopease")
@@ -249,40 +247,8 @@ SIDES = {"bronze": side_bronze, "engine": side_engine, "spark-startup": side_spa
 
 
 def run_side(side: str, workdir: Path, timeout: float, **options: Any) -> dict[str, Any]:
-    """Run one side in a fresh interpreter; its last stdout line is its JSON result.
-
-    A side that fails or outlives `timeout` gives {"error": ...}; its whole process group
-    (Spark's JVM included) is stopped.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(Path(__file__).resolve()), "--side", side]
-    command += ["--workdir", str(workdir)]
-    for key, value in options.items():
-        command += ["--" + key.replace("_", "-"), str(value)]
-    load_before = os.getloadavg()[0]
-    label = " ".join(f"{k}={v}" for k, v in options.items() if k != "lake")
-    print(f"  running {side} {label} …", file=sys.stderr, flush=True)
-    with subprocess.Popen(
-        command, cwd=workdir, stdout=subprocess.PIPE, text=True, start_new_session=True
-    ) as process:
-        try:
-            stdout, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            return {"error": f"stopped after {timeout:.0f} s"}
-        finally:
-            # Whatever the side left behind (a JVM that outlived its driver).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-    if process.returncode != 0:
-        return {"error": f"side {side} failed (exit {process.returncode}, see stderr)"}
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    result: dict[str, Any] = json.loads(lines[-1])
-    # The 1-minute load average before and after: other work on the machine skews wall times.
-    result["load_avg"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    print(f"  {side}: {json.dumps(result)}", file=sys.stderr, flush=True)
-    return result
+    """One side in a fresh interpreter (`_common.run_side`), stopped after `timeout`."""
+    return _common.run_side(__file__, side, workdir, timeout=timeout, **options)
 
 
 def _size(args: argparse.Namespace, pipeline: str, scale: int) -> dict[str, int]:
@@ -338,10 +304,6 @@ def measure_one(args: argparse.Namespace, root: Path, pipeline: str, scale: int)
     return entry
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator > 0 else float("inf")
-
-
 def _ok(side: dict[str, Any] | None) -> bool:
     return bool(side) and "error" not in side and side.get("status") == "succeeded"
 
@@ -367,11 +329,11 @@ def summarise(entry: dict[str, Any], startup_s: float | None) -> dict[str, Any]:
         out[f"{name}_load_avg"] = side.get("load_avg")
     if _ok(duck) and _ok(spark):
         assert duck is not None and spark is not None
-        out["spark_over_duckdb"] = round(_ratio(spark["seconds"], duck["seconds"]), 2)
+        out["spark_over_duckdb"] = round(ratio_of(spark["seconds"], duck["seconds"]), 2)
         if startup_s is not None:
             warm = max(spark["seconds"] - startup_s, 0.0)
             out["spark_without_startup_s"] = round(warm, 3)
-            out["spark_without_startup_over_duckdb"] = round(_ratio(warm, duck["seconds"]), 2)
+            out["spark_without_startup_over_duckdb"] = round(ratio_of(warm, duck["seconds"]), 2)
         mismatch = _compare(duck, spark)
         out["rows_match"] = not mismatch
         out["row_mismatches"] = mismatch or {}

@@ -38,10 +38,8 @@ The last line on stdout is one JSON object with the figures and which targets ar
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -49,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import emit_json, peak_rss_mb, timer, wide_console
+import _common
+from _common import emit_json, peak_rss_mb, ratio_of, timer, wide_console
 from rich.table import Table
 
 from strata.pipelines.shopease.generate import SOURCE_TABLES
@@ -493,24 +492,11 @@ SIDES: dict[str, Side] = {
 
 
 def run_side(side: str, workdir: Path, **options: Any) -> dict[str, Any]:
-    """Run one side in a fresh interpreter; its last stdout line is its JSON result."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(Path(__file__).resolve()), "--side", side]
-    command += ["--workdir", str(workdir)]
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            command.append(flag if value else "--no-" + flag[2:])
-        else:
-            command += [flag, str(value)]
-    env = os.environ | {"RUNTIME__DLTHUB_TELEMETRY": "false"}
-    print(f"  running {side} …", file=sys.stderr, flush=True)
-    done = subprocess.run(command, cwd=workdir, env=env, stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"side {side} failed (exit {done.returncode})")
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    result: dict[str, Any] = json.loads(lines[-1])
-    print(f"  {side}: {json.dumps(result)}", file=sys.stderr, flush=True)
+    """One side in a fresh interpreter (`_common.run_side`); a failed side stops the bench."""
+    env = {"RUNTIME__DLTHUB_TELEMETRY": "false"}
+    result = _common.run_side(__file__, side, workdir, env=env, **options)
+    if "error" in result:
+        raise RuntimeError(result["error"])
     return result
 
 
@@ -529,10 +515,6 @@ class Row:
         ratio = "-" if self.ratio is None else f"{self.ratio:.2f}x"
         met = "-" if self.met is None else ("[green]yes[/green]" if self.met else "[red]no[/red]")
         return [self.what, self.strata, self.other, ratio, self.target, met]
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator > 0 else float("inf")
 
 
 def _measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -578,7 +560,7 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
     rows: list[Row] = []
     met: dict[str, bool | None] = {}
 
-    speedup = _ratio(seed["seconds"], strata["seconds"])
+    speedup = ratio_of(seed["seconds"], strata["seconds"])
     met["end_to_end_time"] = speedup >= TARGET_SPEEDUP
     rows.append(
         Row(
@@ -601,12 +583,12 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
                 "  lake only (no warehouse load on either side)",
                 f"{lake_only['seconds']:.2f} s",
                 f"{without:.2f} s",
-                _ratio(without, lake_only["seconds"]),
+                ratio_of(without, lake_only["seconds"]),
                 "(information)",
                 None,
             )
         )
-    memory = _ratio(strata["peak_rss_mb"], seed["peak_rss_mb"])
+    memory = ratio_of(strata["peak_rss_mb"], seed["peak_rss_mb"])
     met["end_to_end_memory"] = memory <= TARGET_MEMORY
     rows.append(
         Row(
@@ -620,7 +602,7 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
     )
 
     extract, dlt = out["strata-extract"], out["dlt-extract"]
-    extract_ratio = _ratio(dlt["seconds"], extract["seconds"])
+    extract_ratio = ratio_of(dlt["seconds"], extract["seconds"])
     met["extract"] = extract_ratio >= TARGET_EXTRACT
     rows.append(
         Row(
@@ -640,7 +622,7 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
         merge_rps = load["rows"] / load["merge_s"]
         to_sql = pandas_load["seconds"]
         best = min(to_sql, key=to_sql.get)
-        load_ratio = _ratio(to_sql[best], load["replace_s"])
+        load_ratio = ratio_of(to_sql[best], load["replace_s"])
         met["load_rows_per_s"] = replace_rps >= TARGET_LOAD_ROWS_S
         met["load_merge_rows_per_s"] = merge_rps >= TARGET_LOAD_ROWS_S
         met["load_ratio"] = load_ratio >= TARGET_LOAD_RATIO
@@ -669,7 +651,7 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
                     f"  replace vs pandas to_sql({method}, chunksize {TO_SQL_CHUNK:,})",
                     f"{load['replace_s']:.2f} s",
                     f"{seconds:.2f} s ({pandas_load['rows'] / seconds:,.0f} rows/s)",
-                    _ratio(seconds, load["replace_s"]),
+                    ratio_of(seconds, load["replace_s"]),
                     f">= {TARGET_LOAD_RATIO:g}x faster" if headline else "(information)",
                     met["load_ratio"] if headline else None,
                 )
@@ -685,8 +667,8 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
     scale_payload: dict[str, Any] = {}
     if "strata-scale" in out:
         big = out["strata-scale"]
-        time_ratio = _ratio(big["seconds"], strata["seconds"])
-        memory_ratio = _ratio(big["peak_rss_mb"], strata["peak_rss_mb"])
+        time_ratio = ratio_of(big["seconds"], strata["seconds"])
+        memory_ratio = ratio_of(big["peak_rss_mb"], strata["peak_rss_mb"])
         met["scale_time"] = time_ratio <= TARGET_SCALE_TIME
         met["scale_memory"] = memory_ratio <= TARGET_SCALE_MEMORY
         label = f"strata {args.scale:,} vs {n:,} transactions"

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
-from _common import Result, emit_json, peak_rss_mb, print_results, timer, wide_console
+from _common import Result, emit_json, peak_rss_mb, print_results, ratio_of, timer, wide_console
 
 from strata.apis import ARCHIVE_PATH, DAILY_VARIABLES, StubServer, open_meteo_server
 from strata.config import load_settings
@@ -314,10 +314,6 @@ def _best(runs: list[Measurement]) -> Measurement:
     return min(runs, key=lambda m: m.seconds)
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator > 0 else float("inf")
-
-
 def report(
     sensors: int,
     days: int,
@@ -328,7 +324,10 @@ def report(
     seed_awake_s: float,
 ) -> dict[str, Any]:
     """Print the table and the verdict; return the JSON payload."""
-    ratio, ratio_awake = _ratio(seed.seconds, strata.seconds), _ratio(seed_awake_s, strata.seconds)
+    ratio, ratio_awake = (
+        ratio_of(seed.seconds, strata.seconds),
+        ratio_of(seed_awake_s, strata.seconds),
+    )
     met = ratio >= TARGET_RATIO and strata.seconds < TARGET_STRATA_S
     sleep_note = "" if throttle else " (--no-seed-sleep)"
     results = [
