@@ -27,7 +27,7 @@ import sys
 import tempfile
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -282,12 +282,7 @@ class SparkEngine(Engine):
             # One task per partition value: a file per partition, not one per task and value.
             frame = frame.repartition(*[F.col(_quote(c)) for c in partition_by])
         root = Path(folder)
-        try:
-            frame.write.mode("errorifexists").partitionBy(*partition_by).parquet(str(root))
-        except PySparkException as exc:
-            raise ModelError("query", f"Spark: {_first_line(exc)}") from exc
-        except Exception as exc:  # py4j errors from a failed job
-            raise ModelError("query", f"Spark job failed: {_first_line(exc)}") from exc
+        self._write(frame, root, partition_by, mode="errorifexists")
         table_root = root.parent
         files = []
         for path in sorted(root.rglob("*")):
@@ -308,9 +303,16 @@ class SparkEngine(Engine):
             )
         return files
 
-    def _write(self, frame: DataFrame, folder: Path) -> None:
+    def _write(
+        self,
+        frame: DataFrame,
+        folder: Path,
+        partition_by: Sequence[str] = (),
+        mode: str = "overwrite",
+    ) -> None:
+        """Spark writes `frame` as Parquet under `folder`; a failed job is a ModelError."""
         try:
-            frame.write.mode("overwrite").parquet(str(folder))
+            frame.write.mode(mode).partitionBy(*partition_by).parquet(str(folder))
         except PySparkException as exc:
             raise ModelError("query", f"Spark: {_first_line(exc)}") from exc
         except Exception as exc:  # py4j errors from a failed job
