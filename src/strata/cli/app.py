@@ -217,6 +217,7 @@ def generate(
 ) -> None:
     """Create a pipeline's sample source database (drops and recreates its tables)."""
     from strata.pipelines import get_pipeline
+    from strata.secrets import resolve as resolve_secret
 
     spec = get_pipeline(pipeline)
     hook = getattr(spec.module, "generate_source", None)
@@ -224,6 +225,8 @@ def generate(
         raise ConfigError(f"pipeline {pipeline} has no source generator")
     settings = _settings(lake, env)
     options = spec.options(settings.pipeline_options(pipeline))
+    if source is not None:
+        source = resolve_secret(source)
     url, result = hook(
         settings, options, transactions=transactions, source=source, seed=seed, console=err
     )
@@ -234,6 +237,39 @@ def generate(
         table.add_row(name, f"{rows:,}")
     out.print(table)
     out.print(f"generated in {result.seconds:.1f} s")
+
+
+secrets_app = typer.Typer(help="Encrypt values for settings (fernet: references).")
+app.add_typer(secrets_app, name="secrets")
+
+
+@secrets_app.command("key")
+def secrets_key() -> None:
+    """Print a new Fernet key: keep it in STRATA_SECRET_KEY (a vault, CI secret), not in git."""
+    from strata.secrets import new_key
+
+    out.print(new_key(), highlight=False)
+
+
+@secrets_app.command("encrypt")
+def secrets_encrypt(
+    value: Annotated[str, typer.Argument(help="The secret; '-' reads it from stdin.")],
+) -> None:
+    """Print VALUE encrypted with STRATA_SECRET_KEY, as a `fernet:` reference for settings."""
+    from strata.secrets import encrypt
+
+    plaintext = sys.stdin.read().rstrip("\n") if value == "-" else value
+    out.print(encrypt(plaintext), highlight=False, soft_wrap=True)
+
+
+@secrets_app.command("decrypt")
+def secrets_decrypt(
+    reference: Annotated[str, typer.Argument(help="A `fernet:` reference (or bare token).")],
+) -> None:
+    """Print the plaintext of a `fernet:` reference (needs STRATA_SECRET_KEY)."""
+    from strata.secrets import decrypt
+
+    out.print(decrypt(reference), highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from strata.errors import ConfigError, unknown_name
 from strata.models.model import Model, load_models
 from strata.runner.pipeline import Pipeline
+from strata.secrets import resolve_all
 
 _REGISTRY: dict[str, str] = {
     "shopease": "strata.pipelines.shopease.pipeline",
@@ -54,8 +55,10 @@ class PipelineSpec:
         return Path(self.module.__file__ or ".").parent / "models"
 
     def options(self, values: dict[str, Any]) -> BaseModel:
+        """The pipeline's options from `values`; secret references (`env:`, `fernet:`,
+        `aws-sm:`, see `strata.secrets`) are resolved here, as the options are used."""
         try:
-            options: BaseModel = self.module.Options(**values)
+            options: BaseModel = self.module.Options(**resolve_all(values))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
