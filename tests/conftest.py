@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,8 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def s3_bucket(aws_env: str, request: pytest.FixtureRequest) -> str:
     import boto3
 
-    name = "strata-" + request.node.name.lower().replace("_", "-")[:40]
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"strata-{slug}"
     boto3.client("s3", endpoint_url=aws_env).create_bucket(
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )

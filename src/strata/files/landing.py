@@ -1,0 +1,98 @@
+"""A landing area: where files arrive, as a local folder or an S3 prefix.
+
+Files are listed with their size and MD5 (hex), the hash S3 gives as the ETag of a single-part
+upload, so a byte-identical file is recognised wherever it lands. Reading is streamed in
+chunks; moving a file between prefixes (`sales_data/` → `sales_data_processed/`) is a rename
+locally and copy + delete on S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+
+from strata.errors import StorageError
+from strata.lake.storage import Lake
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """One file in the landing area; `name` is its path under the landing root."""
+
+    name: str
+    size: int
+    md5: str
+
+    @property
+    def base_name(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+
+class Landing:
+    """Files under a root (a folder or `s3://bucket/prefix`), addressed by relative names."""
+
+    def __init__(self, uri: str, s3_endpoint_url: str | None = None) -> None:
+        self.area = Lake(uri, s3_endpoint_url=s3_endpoint_url)
+        self.uri = self.area.uri
+
+    def where(self, name: str) -> str:
+        """The full location of `name`, for messages and ledgers."""
+        return self.area.table_uri(name)
+
+    def files(self, prefix: str) -> list[LandedFile]:
+        """Every file under `prefix` (recursively; S3 "folder" markers skipped), with its MD5."""
+        names = self.area.list_files(prefix, recursive=True)
+        found = []
+        for relative in names:
+            if relative.endswith("/"):
+                continue
+            name = f"{prefix.strip('/')}/{relative}" if prefix.strip("/") else relative
+            size, md5 = self._digest(name)
+            found.append(LandedFile(name, size, md5))
+        return found
+
+    def _digest(self, name: str) -> tuple[int, str]:
+        digest, size = hashlib.md5(usedforsecurity=False), 0
+        for chunk in self.chunks(name):
+            digest.update(chunk)
+            size += len(chunk)
+        return size, digest.hexdigest()
+
+    def chunks(self, name: str, size: int = CHUNK) -> Iterator[bytes]:
+        """The bytes of `name`, streamed."""
+        try:
+            with self.area.fs.open_input_stream(self.area.path(name)) as source:
+                while chunk := source.read(size):
+                    yield bytes(chunk)
+        except (OSError, FileNotFoundError) as exc:
+            raise StorageError(f"cannot read {self.where(name)}: {exc}") from exc
+
+    def read(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def write(self, name: str, data: bytes) -> None:
+        self.area.write_bytes(name, data)
+
+    def exists(self, name: str) -> bool:
+        return self.area.exists(name)
+
+    def move(self, name: str, to_prefix: str) -> str:
+        """Move `name` under `to_prefix`, keeping its path below its first folder; returns the
+        new name. An existing file of that name is replaced (a rerun moves the same file)."""
+        tail = name.split("/", 1)[1] if "/" in name else name
+        target = f"{to_prefix.strip('/')}/{tail}"
+        source_path, target_path = self.area.path(name), self.area.path(target)
+        try:
+            if self.area.is_local:
+                self.area.fs.create_dir(target_path.rsplit("/", 1)[0], recursive=True)
+            if self.area.fs.get_file_info(target_path).type == pafs.FileType.File:
+                self.area.fs.delete_file(target_path)
+            self.area.fs.move(source_path, target_path)
+        except OSError as exc:
+            raise StorageError(f"cannot move {self.where(name)} to {to_prefix}: {exc}") from exc
+        return target
