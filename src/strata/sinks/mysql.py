@@ -43,8 +43,9 @@ import pymysql
 import pymysql.cursors
 from pymysql.constants import FIELD_TYPE
 
-from strata.db.urls import DatabaseUrl, redact
-from strata.errors import DatabaseUnavailable, WarehouseError
+from strata.db.mysql import connect_mysql
+from strata.db.urls import DatabaseUrl
+from strata.errors import WarehouseError
 from strata.sinks.base import Dialect, ExistingTable, SchemaPlan, TableRef, Warehouse
 from strata.sinks.types import SEQ_COLUMN, NormalizedData, SqlType, decimal, sql_type_of
 
@@ -145,20 +146,7 @@ class MySQLWarehouse(Warehouse):
     def __init__(
         self, url: DatabaseUrl, schema: str | None = None, *, local_infile: bool | None = None
     ) -> None:
-        try:
-            self._conn = pymysql.connect(
-                host=url.host or "localhost",
-                port=url.port or 3306,
-                user=url.user,
-                password=url.password or "",
-                unix_socket=url.query.get("unix_socket"),
-                charset="utf8mb4",
-                autocommit=True,
-                local_infile=True,
-                connect_timeout=10,
-            )
-        except pymysql.Error as exc:
-            raise DatabaseUnavailable(str(url), redact(_message(exc))) from exc
+        self._conn = connect_mysql(url, database=False, autocommit=True, local_infile=True)
         self._closed = False
         super().__init__(url, schema or url.database)
         self._execute(f"SET SESSION sql_mode = '{SQL_MODE}'")

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from strata.db import DatabaseUrl, connect_postgres, redact
+from strata.db.mysql import connect_mysql
 from strata.errors import ConfigError, DatabaseUnavailable, SourceError, StrataError
 
 
@@ -309,17 +310,7 @@ class _MySql:
         self.label = str(url)
         self.batch_rows = batch_rows
         self._pymysql = pymysql
-        try:
-            self.con = pymysql.connect(
-                host=url.host or "127.0.0.1",
-                port=url.port or 3306,
-                user=url.user or "root",
-                password=url.password or "",
-                database=url.database or None,
-                charset="utf8mb4",
-            )
-        except pymysql.MySQLError as exc:
-            raise DatabaseUnavailable(str(url), _first_line(exc)) from exc
+        self.con = connect_mysql(url)
         self._types: dict[str, pa.Schema] = {}
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
