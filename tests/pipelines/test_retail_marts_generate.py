@@ -11,6 +11,7 @@ import pymysql
 
 from strata.db import DatabaseUrl
 from strata.files import Landing
+from strata.files.validate import validate_csv
 from strata.pipelines.retail_marts.generate import SALES_COLUMNS, generate, sales_files
 
 
@@ -74,3 +75,17 @@ def test_broken_files_are_broken_as_described() -> None:
     assert len(last.split(",")) < len(SALES_COLUMNS)
     # The same seed gives the same bytes: the ledger recognises files by MD5 across runs.
     assert sales_files(big_rows=10) == sales_files(big_rows=10)
+
+
+def test_each_generated_variant_gets_the_verdict_the_issue_asks() -> None:
+    verdicts = {
+        kind: validate_csv(name, body) for kind, (name, body) in sales_files(big_rows=1000).items()
+    }
+    assert {kind for kind, v in verdicts.items() if v.ok} == {"sales", "one_date", "extra_column"}
+    assert verdicts["extra_column"].extra_columns == ["payment_mode"]
+    reasons = {kind: str(v.problems[0]) for kind, v in verdicts.items() if not v.ok}
+    assert "column store_id" in reasons["missing_column"]
+    assert "not UTF-8 at line 4" in reasons["bad_encoding"]
+    assert "line 41: expected 8 fields, found 7" in reasons["truncated"]
+    assert "no data rows" in reasons["header_only"]
+    assert "empty file" in reasons["empty"]
