@@ -1,0 +1,118 @@
+"""Landed files into bronze: claim, validate, load or reject, and finish once downstream is done.
+
+`land_files` takes every file under the landing prefix that the ledger has not processed:
+a valid file becomes a bronze load (its MD5 and name in the manifest's source position) and
+stays `active` in the ledger; an invalid one moves to the error prefix with a reason file
+beside it (`<name>.reason.txt`: file, line, column of each problem) and is marked `failed`.
+`finish_files`, called after the run's later steps succeeded, moves the loaded files to the
+processed prefix and marks them `processed`. A run that dies in between leaves its files
+`active`: the next run reclaims them, finds their bronze load by MD5 instead of loading them
+twice, and finishes them. Nothing is lost, nothing is doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from strata.files.landing import LandedFile, Landing
+from strata.files.ledger import FileLedger
+from strata.files.validate import SALES_COLUMNS, ColumnSpec, validate_csv
+from strata.lake.bronze import Bronze
+
+REASON_SUFFIX = ".reason.txt"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one landed file in this run."""
+
+    file: LandedFile
+    status: str  # loaded | rejected | skipped
+    reason: str | None = None
+    load_id: int | None = None
+    rows: int = 0
+    recovered: bool = False
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class LandingPlan:
+    """Where a pipeline's files arrive and go."""
+
+    pipeline: str
+    incoming: str = "sales_data"
+    processed: str = "sales_data_processed"
+    errors: str = "sales_data_error"
+    columns: Sequence[ColumnSpec] = SALES_COLUMNS
+
+
+def _loaded_before(bronze: Bronze, md5: str) -> tuple[int, int] | None:
+    """The bronze load (id, rows) that already holds the file with this MD5, if any."""
+    for manifest in bronze.loads():
+        if manifest.source_position.get("md5") == md5:
+            return manifest.load_id, manifest.rows
+    return None
+
+
+def _reject(
+    landing: Landing, ledger: FileLedger, plan: LandingPlan, file: LandedFile, reason: str
+) -> FileOutcome:
+    moved = landing.move(file.name, plan.errors)
+    landing.write(moved + REASON_SUFFIX, reason.encode())
+    where = landing.where(moved)
+    ledger.finish(plan.pipeline, file.md5, "failed", reason.splitlines()[0], where)
+    return FileOutcome(file, "rejected", reason.splitlines()[0], location=where)
+
+
+def _land_one(
+    landing: Landing,
+    ledger: FileLedger,
+    plan: LandingPlan,
+    bronze: Bronze,
+    file: LandedFile,
+    run_id: str,
+) -> FileOutcome:
+    claim = ledger.claim(plan.pipeline, file, landing.where(file.name), run_id)
+    if claim is None:
+        return FileOutcome(file, "skipped", "the same content was processed before")
+    earlier = _loaded_before(bronze, file.md5)
+    if earlier is not None:  # a dead run loaded it but did not finish it
+        return FileOutcome(file, "loaded", None, earlier[0], earlier[1], claim.recovered)
+    verdict = validate_csv(file.base_name, landing.read(file.name), plan.columns)
+    if not verdict.ok or verdict.table is None:
+        return _reject(landing, ledger, plan, file, verdict.reason_text())
+    manifest = bronze.write_batches(
+        file.base_name.rsplit(".", 1)[0],
+        verdict.table.to_reader(),
+        run_id=run_id,
+        source_position={"file": file.name, "md5": file.md5, "size": file.size},
+    )
+    load_id = manifest.load_id if manifest is not None else None
+    return FileOutcome(file, "loaded", None, load_id, verdict.rows, claim.recovered)
+
+
+def land_files(
+    landing: Landing, ledger: FileLedger, plan: LandingPlan, bronze: Bronze, run_id: str
+) -> list[FileOutcome]:
+    """Every file under `plan.incoming` not processed before: loaded into `bronze`, or
+    rejected to `plan.errors` with its reason. Good files go on even when others fail."""
+    return [
+        _land_one(landing, ledger, plan, bronze, file, run_id)
+        for file in landing.files(plan.incoming)
+        if not file.name.endswith(REASON_SUFFIX)
+    ]
+
+
+def finish_files(
+    landing: Landing, ledger: FileLedger, plan: LandingPlan, outcomes: Sequence[FileOutcome]
+) -> None:
+    """After the run's later steps succeeded: loaded files to `plan.processed`, ledger
+    `processed`. Files skipped as already processed leave the incoming prefix too."""
+    for outcome in outcomes:
+        if outcome.status not in ("loaded", "skipped"):
+            continue
+        moved = landing.move(outcome.file.name, plan.processed)
+        if outcome.status == "loaded":
+            where = landing.where(moved)
+            ledger.finish(plan.pipeline, outcome.file.md5, "processed", location=where)
