@@ -19,6 +19,7 @@ import pytest
 from pyspark.sql import functions as F
 
 import strata.engines.spark as spark_module
+from strata import pipelines
 from strata.catalog import LakeCatalog
 from strata.config import Settings
 from strata.engines import DuckDBEngine, Engine, get_engine
@@ -29,7 +30,6 @@ from strata.lake.delta import DeltaTableIO
 from strata.lake.storage import Lake
 from strata.models.materialize import ModelBuilder
 from strata.models.model import load_model
-from strata.pipelines import register_pipeline
 from strata.quality import QualityCheckFailed, parse_rules
 from strata.session import explain
 from strata.testing import assert_same_rows
@@ -279,7 +279,8 @@ def test_explain_reports_a_model_spark_cannot_run(
         '/* strata\nlayer = "gold"\n*/\nSELECT 1 AS one\n'
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    register_pipeline("folding", "folding.pipeline")
+    # Registered for this test only: the registry is process-wide.
+    monkeypatch.setitem(pipelines._REGISTRY, "folding", "folding.pipeline")
     settings = Settings(lake=str(tmp_path / "lake"))
 
     [plan] = explain("folding", settings, "spark")
