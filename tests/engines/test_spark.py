@@ -63,7 +63,7 @@ def on_both(duck: Engine, spark: Engine, sql: str, **tables: pa.Table) -> tuple[
 def test_several_unnests_become_one_zipped_lateral_view() -> None:
     sql = to_spark("SELECT id, unnest(a) AS x, CAST(unnest(b) AS DOUBLE) AS y FROM t")
     assert sql.count("LATERAL VIEW") == 1
-    assert "INLINE(ARRAYS_ZIP(a, b))" in sql
+    assert "INLINE(ARRAYS_ZIP(COALESCE(a, ARRAY()), COALESCE(b, ARRAY())))" in sql
     assert "EXPLODE" not in sql
 
 
@@ -289,3 +289,55 @@ def test_explain_reports_a_model_spark_cannot_run(
     assert problems["gold.folding.plain"] is None
     assert "LIST_REDUCE() has no Spark SQL equivalent" in str(problems["gold.folding.folded"])
     assert explain("folding", settings, "duckdb")[0].runnable
+
+
+def test_column_names_are_duckdbs_through_views_and_written_tables(
+    duck: DuckDBEngine, spark: SparkEngine, tmp_path: Path
+) -> None:
+    events = pa.table({"id": [1, 2], "value": [10, 20], "region": ["n", "s"]})
+    for engine in (duck, spark):
+        engine.register("events", events)
+        engine.create_view("named", "SELECT id AS CustomerID, value + 1, region FROM events")
+    ours, theirs = duck.query("SELECT * FROM named"), spark.query("SELECT * FROM named")
+    assert theirs.column_names == ours.column_names == ["CustomerID", '("value" + 1)', "region"]
+    assert_same_rows(ours, theirs, ["CustomerID"])
+    # Files Spark writes for a Delta commit carry the same names (else a reader sees NULLs).
+    table = DeltaTableIO(Lake(str(tmp_path / "lake")), "gold/p/named")
+    folder = f"{table.uri}/strata-test"
+    files = spark.write_files("SELECT * FROM named", folder, ["region"])
+    table.commit_files(files, ours.schema, "overwrite", ["region"])
+    assert_same_rows(ours, table.read().select(ours.column_names), ["CustomerID"])
+
+
+def test_zipped_unnest_with_a_null_list_keeps_the_other(duck, spark) -> None:
+    lists = pa.table({"k": [1, 2], "a": [[1, 2], None], "b": [None, None]})
+    lists = lists.cast(
+        pa.schema([("k", pa.int64()), ("a", pa.list_(pa.int64())), ("b", pa.list_(pa.string()))])
+    )
+    ours, theirs = on_both(
+        duck, spark, "SELECT k, unnest(a) AS x, unnest(b) AS y FROM lists", lists=lists
+    )
+    assert ours.num_rows == 2
+    assert_same_rows(ours, theirs, ["k", "x"])
+
+
+def test_avg_under_filter_is_duckdbs(duck, spark) -> None:
+    money = pa.table(
+        {
+            "m": pa.array(
+                [Decimal("0.01"), Decimal("0.01"), Decimal("0.02")], pa.decimal128(18, 2)
+            ),
+            "g": [1, 1, 1],
+        }
+    )
+    sql = "SELECT avg(m) FILTER (WHERE g = 1) AS a FROM money"
+    ours, theirs = on_both(duck, spark, sql, money=money)
+    assert theirs.equals(ours)
+
+
+def test_closing_one_engine_leaves_anothers_relations(spark: SparkEngine, tmp_path: Path) -> None:
+    spark.register("kept", pa.table({"x": [1, 2, 3]}))
+    other = SparkEngine(master="local[2]", temp_directory=tmp_path, shuffle_partitions=2)
+    other.register("other", pa.table({"y": [1]}))
+    other.close()
+    assert spark.query("SELECT count(*) AS n FROM kept").column("n").to_pylist() == [3]

@@ -122,6 +122,7 @@ class SparkEngine(Engine):
         self._streams: list[Path] = []
         self._functions: dict[str, bool] = {}
         self._types: dict[str, dict[str, str]] = {}
+        self._views: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
@@ -147,6 +148,15 @@ class SparkEngine(Engine):
         """`sql` (DuckDB dialect) as Spark SQL; Untranspilable names what does not translate."""
         return to_spark(sql, self._function_exists, self._types)
 
+    def _view(self, relation: str, frame: DataFrame) -> None:
+        """Name `frame` `relation` in Spark, its columns named as DuckDB names them (Spark
+        names unaliased expressions, and SQLGlot's qualified SQL lowercases, differently)."""
+        names = list(self._types[relation])
+        if len(names) == len(frame.columns):
+            frame = frame.toDF(*names)
+        frame.createOrReplaceTempView(relation)
+        self._views.add(relation)
+
     def _known(self, relation: str) -> None:
         """Remember `relation`'s DuckDB column types (from the shadow) for transpiling."""
         rows = self._shadow.con.execute(f"DESCRIBE {relation}").fetchall()
@@ -171,8 +181,7 @@ class SparkEngine(Engine):
         self.drop(relation)
         self._shadow.register(relation, pa.table({f.name: [] for f in data.schema}, data.schema))
         self._known(relation)
-        frame = self._read(data)
-        frame.createOrReplaceTempView(relation)
+        self._view(relation, self._read(data))
 
     def _read(self, data: Relation) -> DataFrame:
         if isinstance(data, ds.FileSystemDataset) and _native_parquet(data):
@@ -241,7 +250,7 @@ class SparkEngine(Engine):
             else F.col(_quote(have.name))
             for have, want in zip(frame.schema, wanted, strict=True)
         ]
-        return frame.select(*columns), schema
+        return frame.select(*columns).toDF(*schema.names), schema
 
     def query(self, sql: str) -> pa.Table:
         frame, schema = self._result(sql)
@@ -256,7 +265,7 @@ class SparkEngine(Engine):
         # DuckDB binds first: unknown tables and columns are named in the model's own dialect.
         self._shadow.create_view(relation, sql)
         self._known(relation)
-        self._frame(sql).createOrReplaceTempView(relation)
+        self._view(relation, self._frame(sql))
 
     def stream(self, sql: str, batch_rows: int = STREAM_BATCH_ROWS) -> pa.RecordBatchReader:
         frame, schema = self._result(sql)
@@ -329,7 +338,7 @@ class SparkEngine(Engine):
         folder = self._scratch / f"{relation}-{uuid.uuid4().hex}"
         self._write(self._frame(sql), folder)
         self._persisted[relation] = folder
-        self.spark.read.parquet(str(folder)).createOrReplaceTempView(relation)
+        self._view(relation, self.spark.read.parquet(str(folder)))
 
     # Quality -----------------------------------------------------------------------------
 
@@ -367,7 +376,7 @@ class SparkEngine(Engine):
                 yield fn(batch)
 
         frame = self.spark.table(source).mapInArrow(apply, from_arrow_schema(schema))
-        frame.createOrReplaceTempView(target)
+        self._view(target, frame)
 
     # Cleaning up -------------------------------------------------------------------------
 
@@ -381,7 +390,9 @@ class SparkEngine(Engine):
 
     def _drop(self, relation: str) -> None:
         self._types.pop(relation, None)
-        self.spark.catalog.dropTempView(relation)
+        if relation in self._views:
+            self.spark.catalog.dropTempView(relation)
+            self._views.discard(relation)
         self._shadow.drop(relation)
         folder = self._persisted.pop(relation, None)
         if folder is not None:
@@ -394,11 +405,8 @@ class SparkEngine(Engine):
     def close(self) -> None:
         """Drop this session's relations and scratch files; the Spark session stays up for
         the process (starting one costs seconds), and Spark stops it at exit."""
-        for relation in list(self._persisted):
+        for relation in [*self._persisted, *self._views]:
             self._drop(relation)
-        for view in self.spark.catalog.listTables():
-            if view.isTemporary:
-                self.spark.catalog.dropTempView(view.name)
         self._forget_streams()
         shutil.rmtree(self._scratch, ignore_errors=True)
         self._shadow.close()

@@ -14,7 +14,7 @@ engine and refuses what neither can run:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -120,28 +120,31 @@ def _duckdb_numerics(tree: exp.Expr, schema: dict[str, dict[str, str]] | None) -
             shifted = exp.Round(this=exp.Mul(this=exp.paren(node.this.copy()), expression=scale))
             node.replace(exp.paren(exp.Div(this=shifted, expression=scale.copy())))
     for avg in list(tree.find_all(exp.Avg)):
-        if isinstance(avg.parent, exp.Filter):
-            continue
-        window = avg.parent if isinstance(avg.parent, exp.Window) else None
+        # The call as written: under a FILTER (WHERE …) and/or an OVER (…), both kept.
+        wrappers = []
+        outer: exp.Expr = avg
+        while isinstance(outer.parent, exp.Filter | exp.Window) and outer.parent.this is outer:
+            outer = outer.parent
+            wrappers.append(outer)
         total = exp.Cast(
-            this=_windowed(exp.Sum(this=avg.this.copy()), window),
+            this=_wrapped(exp.Sum(this=avg.this.copy()), wrappers),
             to=exp.DataType.build("DOUBLE"),
         )
         count = exp.Nullif(
-            this=_windowed(exp.Count(this=avg.this.copy()), window),
+            this=_wrapped(exp.Count(this=avg.this.copy()), wrappers),
             expression=exp.Literal.number(0),
         )
-        (window or avg).replace(exp.paren(exp.Div(this=total, expression=count)))
+        outer.replace(exp.paren(exp.Div(this=total, expression=count)))
     return tree
 
 
-def _windowed(call: exp.Expr, window: exp.Window | None) -> exp.Expr:
-    """`call` under a copy of `window`'s OVER clause (or bare when there is none)."""
-    if window is None:
-        return call
-    copy = window.copy()
-    copy.set("this", call)
-    return copy
+def _wrapped(call: exp.Expr, wrappers: Sequence[exp.Expr]) -> exp.Expr:
+    """`call` under copies of the FILTER and OVER clauses that wrapped the original call."""
+    for wrapper in wrappers:
+        copy = wrapper.copy()
+        copy.set("this", call)
+        call = copy
+    return call
 
 
 def _refuse_joins(tree: exp.Expr) -> None:
@@ -175,7 +178,9 @@ def _zip_generators(select: exp.Select, alias: str) -> None:
     if len(explodes) < 2:
         return
     columns = [f"{alias}_{i}" for i in range(len(explodes))]
-    arrays = [node.this.copy() for node in explodes]
+    # ARRAYS_ZIP is NULL when any list is: DuckDB pads a NULL list like an empty one.
+    empty = exp.Array(expressions=[])
+    arrays = [exp.Coalesce(this=node.this.copy(), expressions=[empty.copy()]) for node in explodes]
     for node, column in zip(explodes, columns, strict=True):
         node.replace(exp.column(column, table=alias))
     lateral = exp.Lateral(

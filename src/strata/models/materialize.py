@@ -11,6 +11,7 @@ Only the metrics and the partition values a write touches are fetched at once.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -256,9 +257,13 @@ class ModelBuilder:
         folder = f"{target.uri}/strata-{self.run_id}-{uuid.uuid4().hex[:8]}"
         try:
             files = self.engine.write_files(f"SELECT * FROM {PASSED}", folder, partition_by)
+            target.commit_files(files, schema, mode, partition_by, marks, meta)
         except ModelError as exc:
+            shutil.rmtree(folder, ignore_errors=True)  # files no commit refers to
             raise ModelError(model.qualified_name, exc.reason) from exc
-        target.commit_files(files, schema, mode, partition_by, marks, meta)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return True
 
     def _quarantine(self, model: Model, inputs: list[_Input]) -> None:
