@@ -9,15 +9,12 @@ the state database beside the run history (`<state>/state.db`).
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from strata.errors import ConfigError
 from strata.files.landing import LandedFile
+from strata.runner.store import StateDB
 
 STATUSES = ("pending", "active", "processed", "failed")
 SCHEMA = """
@@ -53,23 +50,10 @@ class Claim:
     previous_run: str | None
 
 
-class FileLedger:
+class FileLedger(StateDB):
     """The ledger of one state folder (shared by the pipelines using it)."""
 
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "state.db"
-        with self._connect() as con:
-            con.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            yield con
-        finally:
-            con.close()
+    schema = SCHEMA
 
     def entry(self, pipeline: str, md5: str) -> LedgerEntry | None:
         with self._connect() as con:

@@ -63,14 +63,17 @@ class AttemptRecord:
     error: str | None = None
 
 
-class RunStore:
-    """Runs, step attempts and leases of every pipeline using one lake."""
+class StateDB:
+    """A store in the state database (`<folder>/state.db`, SQLite in WAL mode), with its
+    tables created from `schema` on first use; each statement autocommits."""
+
+    schema = ""
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / "state.db"
         with self._connect() as con:
-            con.executescript(SCHEMA)
+            con.executescript(self.schema)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -80,6 +83,12 @@ class RunStore:
             yield con
         finally:
             con.close()
+
+
+class RunStore(StateDB):
+    """Runs, step attempts and leases of every pipeline using one lake."""
+
+    schema = SCHEMA
 
     # -- leases ---------------------------------------------------------------------------
     def acquire_lease(self, pipeline: str, owner: str, ttl: float) -> tuple[bool, str, float]:
