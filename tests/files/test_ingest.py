@@ -49,6 +49,7 @@ def test_good_files_load_and_bad_ones_are_rejected_with_reasons(
         "sales_data.csv",
         "sales_data_2023-05-15.csv",
         "sales_data_extra_column.csv",
+        "sales_data_unknown_keys.csv",
     }
     assert len(by_status["rejected"]) == 5
     reason = landing.read("sales_data_error/sales_data_missing_store.csv" + REASON_SUFFIX)
@@ -57,19 +58,19 @@ def test_good_files_load_and_bad_ones_are_rejected_with_reasons(
     assert b"line 41" in truncated
     failed = {e.name: e for e in ledger.entries("retail_marts", "failed")}
     assert "not UTF-8" in str(failed["sales_data/sales_data_bad_encoding.csv"].reason)
-    assert bronze_rows(lake).num_rows == 500 + 2000 + 1000
+    assert bronze_rows(lake).num_rows == 500 + 2000 + 1000 + 30
 
     finish_files(landing, ledger, PLAN, outcomes)
     assert sorted(f.name for f in landing.files("sales_data")) == []
-    assert len(landing.files("sales_data_processed")) == 3
-    assert len(ledger.entries("retail_marts", "processed")) == 3
+    assert len(landing.files("sales_data_processed")) == 4
+    assert len(ledger.entries("retail_marts", "processed")) == 4
 
     # The same files landing again are recognised by content and not ingested twice.
     for name, body in sales_files(big_rows=2000).values():
         landing.write(f"sales_data/{name}", body)
     again = land_files(landing, ledger, PLAN, bronze, "run-2")
     assert {o.status for o in again if o.file.base_name == "sales_data.csv"} == {"skipped"}
-    assert bronze_rows(lake).num_rows == 3500
+    assert bronze_rows(lake).num_rows == 3530
 
 
 def test_a_run_that_died_before_finishing_is_completed_without_doubles(
@@ -83,9 +84,9 @@ def test_a_run_that_died_before_finishing_is_completed_without_doubles(
 
     outcomes = land_files(landing, ledger, PLAN, bronze, "run-2")
     loaded = [o for o in outcomes if o.status == "loaded"]
-    assert len(loaded) == 3 and all(o.recovered for o in loaded)
+    assert len(loaded) == 4 and all(o.recovered for o in loaded)
     assert sorted(o.load_id for o in loaded) == sorted(loads_before)  # found, not reloaded
-    assert bronze_rows(lake).num_rows == 3500
+    assert bronze_rows(lake).num_rows == 3530
     finish_files(landing, ledger, PLAN, outcomes)
     assert ledger.abandoned("retail_marts", "run-3") == []
-    assert len(ledger.entries("retail_marts", "processed")) == 3
+    assert len(ledger.entries("retail_marts", "processed")) == 4

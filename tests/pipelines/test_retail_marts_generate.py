@@ -47,7 +47,7 @@ def test_dimensions_and_files_follow_the_seed(mysql_url: str, tmp_path: Path) ->
     assert {p for (p,) in fetch(mysql_url, "SELECT DISTINCT pincode FROM customer")} == {"122009"}
 
     names = sorted(f.name for f in landing.files("sales_data"))
-    assert names == sorted(made.files.values()) and len(names) == 8
+    assert names == sorted(made.files.values()) and len(names) == 9
     good = pacsv.read_csv(io.BytesIO(landing.read(made.files["sales"])))
     assert good.column_names == SALES_COLUMNS and good.num_rows == 500
     rows = good.to_pylist()
@@ -81,7 +81,8 @@ def test_each_generated_variant_gets_the_verdict_the_issue_asks() -> None:
     verdicts = {
         kind: validate_csv(name, body) for kind, (name, body) in sales_files(big_rows=1000).items()
     }
-    assert {kind for kind, v in verdicts.items() if v.ok} == {"sales", "one_date", "extra_column"}
+    valid = {"sales", "one_date", "extra_column", "unknown_keys"}
+    assert {kind for kind, v in verdicts.items() if v.ok} == valid
     assert verdicts["extra_column"].extra_columns == ["payment_mode"]
     reasons = {kind: str(v.problems[0]) for kind, v in verdicts.items() if not v.ok}
     assert "column store_id" in reasons["missing_column"]

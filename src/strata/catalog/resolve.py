@@ -57,3 +57,19 @@ def resolve_tables(
             table.replace(exp.to_table(ref.relation).as_(alias))
         out.append(tree.sql(dialect=dialect))
     return ";\n".join(out), list(used.values())
+
+
+def resolve_reference(reference: str, known: list[TableRef], pipeline: str | None) -> TableRef:
+    """The lake table a name outside SQL means (a relationships rule's `to`, e.g.
+    `silver.customer`), by the same rules as names in SQL; ConfigError if there is none."""
+    try:
+        table = exp.to_table(reference, dialect="duckdb")
+    except (ParseError, ValueError) as exc:
+        raise ConfigError(f"{reference!r} is not a table name") from exc
+    ref = _ref_of(table, pipeline)
+    if ref is None:
+        raise ConfigError(f"{reference!r} does not name a lake table (use layer.table)")
+    available = {str(r): r for r in known}
+    if str(ref) not in available:
+        raise unknown_name("table", str(ref), available)
+    return ref

@@ -1,7 +1,8 @@
 """Landed files into bronze: claim, validate, load or reject, and finish once downstream is done.
 
 `land_files` takes every file under the landing prefix that the ledger has not processed:
-a valid file becomes a bronze load (its MD5 and name in the manifest's source position) and
+a valid file becomes a bronze load (its MD5 and name in the manifest's source position, and
+on every row as `_source_md5` beside `_source_file` and `_source_line`) and
 stays `active` in the ledger; an invalid one moves to the error prefix with a reason file
 beside it (`<name>.reason.txt`: file, line, column of each problem) and is marked `failed`.
 `finish_files`, called after the run's later steps succeeded, moves the loaded files to the
@@ -12,8 +13,10 @@ twice, and finishes them. Nothing is lost, nothing is doubled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import pyarrow as pa
 
 from strata.files.landing import LandedFile, Landing
 from strata.files.ledger import FileLedger
@@ -82,9 +85,10 @@ def _land_one(
     verdict = validate_csv(file.base_name, landing.read(file.name), plan.columns)
     if not verdict.ok or verdict.table is None:
         return _reject(landing, ledger, plan, file, verdict.reason_text())
+    rows = verdict.table.append_column("_source_md5", pa.repeat(file.md5, verdict.table.num_rows))
     manifest = bronze.write_batches(
         file.base_name.rsplit(".", 1)[0],
-        verdict.table.to_reader(),
+        rows.to_reader(),
         run_id=run_id,
         source_position={"file": file.name, "md5": file.md5, "size": file.size},
     )
@@ -93,15 +97,25 @@ def _land_one(
 
 
 def land_files(
-    landing: Landing, ledger: FileLedger, plan: LandingPlan, bronze: Bronze, run_id: str
+    landing: Landing,
+    ledger: FileLedger,
+    plan: LandingPlan,
+    bronze: Bronze,
+    run_id: str,
+    on_outcome: Callable[[FileOutcome], None] | None = None,
 ) -> list[FileOutcome]:
     """Every file under `plan.incoming` not processed before: loaded into `bronze`, or
-    rejected to `plan.errors` with its reason. Good files go on even when others fail."""
-    return [
-        _land_one(landing, ledger, plan, bronze, file, run_id)
-        for file in landing.files(plan.incoming)
-        if not file.name.endswith(REASON_SUFFIX)
-    ]
+    rejected to `plan.errors` with its reason. Good files go on even when others fail.
+    `on_outcome` hears of each file as it is done (progress displays)."""
+    outcomes = []
+    for file in landing.files(plan.incoming):
+        if file.name.endswith(REASON_SUFFIX):
+            continue
+        outcome = _land_one(landing, ledger, plan, bronze, file, run_id)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes
 
 
 def finish_files(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,12 +22,12 @@ from typing import Any
 import jinja2
 import pyarrow as pa
 
-from strata.catalog import LakeCatalog, TableRef, resolve_tables
+from strata.catalog import LakeCatalog, TableRef, resolve_reference, resolve_tables
 from strata.engines.base import Engine
 from strata.errors import ModelError, StrataError
 from strata.lake.delta import DeltaTableIO, Watermark
 from strata.models.model import Model
-from strata.quality import QualityReport
+from strata.quality import QualityReport, Relationships, Rule
 
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 OUTPUT = "__strata_model_output"
@@ -73,6 +73,20 @@ def render(model: Model, incremental: bool, variables: dict[str, Any] | None = N
         raise ModelError(model.qualified_name, f"template error: {exc}") from exc
 
 
+def _bind_rules(model: Model, known: list[TableRef]) -> tuple[list[Rule], list[TableRef]]:
+    """The model's rules with each relationships rule's `to` (`silver.customer`) replaced by
+    the engine relation of that lake table, and the tables those rules need."""
+    rules: list[Rule] = []
+    lookups: list[TableRef] = []
+    for rule in model.rules:
+        if isinstance(rule, Relationships):
+            ref = resolve_reference(rule.to, known, model.pipeline)
+            lookups.append(ref)
+            rule = replace(rule, to=ref.relation)
+        rules.append(rule)
+    return rules, lookups
+
+
 class ModelBuilder:
     """Builds the models of one pipeline run on one engine."""
 
@@ -98,12 +112,16 @@ class ModelBuilder:
         known = self.catalog.tables()
         try:
             resolved, refs = resolve_tables(sql, known, model.pipeline)
+            rules, lookups = _bind_rules(model, known)
         except StrataError as exc:
             raise ModelError(model.qualified_name, str(exc)) from exc
         inputs = [self._register(model, target, ref, incremental) for ref in refs]
         if not self.full_refresh and exists and not any(i.changed for i in inputs):
             return ModelResult(model.qualified_name, "skipped", version=target.version())
-        return self._execute(model, target, resolved, inputs, incremental)
+        for ref in lookups:
+            if ref not in refs:
+                self._register_lookup(model, ref)
+        return self._execute(model, target, resolved, inputs, incremental, rules)
 
     def _app_id(self, model: Model, ref: TableRef) -> str:
         return f"{model.qualified_name}<-{ref}"
@@ -128,16 +146,35 @@ class ModelBuilder:
         changed = ref.path != model.table_path and version != previous
         return _Input(ref, version, changed, 0)
 
+    def _register_lookup(self, model: Model, ref: TableRef) -> None:
+        """A table a relationships rule checks against, registered under its relation name."""
+        snapshot = self.catalog.delta(ref).snapshot()
+        if snapshot is None:
+            raise ModelError(model.qualified_name, f"rule table {ref} does not exist yet")
+        self.engine.register(ref.relation, snapshot[0])
+
     def _execute(
-        self, model: Model, target: DeltaTableIO, sql: str, inputs: list[_Input], incremental: bool
+        self,
+        model: Model,
+        target: DeltaTableIO,
+        sql: str,
+        inputs: list[_Input],
+        incremental: bool,
+        rules: list[Rule],
     ) -> ModelResult:
         try:
-            return self._build_output(model, target, sql, inputs, incremental)
+            return self._build_output(model, target, sql, inputs, incremental, rules)
         finally:
             self.engine.drop(PASSED, QUARANTINED, OUTPUT)
 
     def _build_output(
-        self, model: Model, target: DeltaTableIO, sql: str, inputs: list[_Input], incremental: bool
+        self,
+        model: Model,
+        target: DeltaTableIO,
+        sql: str,
+        inputs: list[_Input],
+        incremental: bool,
+        rules: list[Rule],
     ) -> ModelResult:
         try:
             self.engine.create_view(OUTPUT, sql)
@@ -145,7 +182,7 @@ class ModelBuilder:
             raise ModelError(model.qualified_name, exc.reason) from exc
         # The model's SQL runs here, once; passing and rejected rows stay in the engine.
         report = self.engine.check_quality(
-            OUTPUT, list(model.rules), model.qualified_name, passed=PASSED, quarantined=QUARANTINED
+            OUTPUT, rules, model.qualified_name, passed=PASSED, quarantined=QUARANTINED
         )
         metrics = self._metrics(model)
         rejected = None

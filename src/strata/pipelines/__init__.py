@@ -22,6 +22,7 @@ from strata.secrets import resolve_all
 
 _REGISTRY: dict[str, str] = {
     "shopease": "strata.pipelines.shopease.pipeline",
+    "retail_marts": "strata.pipelines.retail_marts.pipeline",
     "smartsensor": "strata.pipelines.smartsensor.pipeline",
 }
 

@@ -68,7 +68,7 @@ class RunContext:
         return result
 
     @contextmanager
-    def progress(self, description: str, total: int) -> Iterator[Progress]:
+    def progress(self, description: str, total: int | None) -> Iterator[Progress]:
         """A Rich progress bar for a long step (silent when progress is off)."""
         columns = (
             TextColumn("{task.description}"),

@@ -5,21 +5,28 @@ Dimensions follow the seed's DDL and seed rows (seed-specs §4): 25 Delhi custom
 Sales files follow the seed's generators: the 500-row file, a one-date file of 400,000 rows,
 1,000 rows with an extra `payment_mode`, 200 rows without `store_id` (the error path), and the
 broken kinds a landing area sees: a latin-1 byte in a row, a truncated last row, a header with
-no rows, an empty file. Everything is drawn from a seeded generator: the same seed, the same
-bytes (so the same MD5s).
+no rows, an empty file. One more well-formed file has four rows whose customer, store,
+salesperson or product is not in the dimensions (they must reach quarantine, not vanish in a
+join). Everything is drawn from a seeded generator: the same seed, the same bytes (so the same
+MD5s). The dimensions go to MySQL as in the seed, or to PostgreSQL (the embedded default).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+import sqlglot
+from sqlglot import exp
 
+from strata.db import DatabaseUrl, connect_postgres
 from strata.db.mysql import connect_mysql
+from strata.errors import ConfigError
 from strata.files.landing import Landing
 
 SALES_PREFIX = "sales_data"
@@ -48,6 +55,13 @@ SALESPEOPLE = {121: (1, 2, 3), 122: (4, 5, 6), 123: (7, 8, 9)}
 FIRST_DAY, LAST_DAY = date(2023, 3, 3), date(2023, 8, 20)
 BIG_FILE_DATE = date(2023, 5, 15)
 CREATED = datetime(2023, 1, 1)
+# Rows whose keys are not in the dimensions (the seed's inner joins dropped such rows silently).
+UNKNOWN_KEYS = [
+    ("customer_id", 99),
+    ("store_id", 125),
+    ("sales_person_id", 42),
+    ("product_name", "ghee"),
+]
 
 DDL = [
     """CREATE TABLE customer (
@@ -76,6 +90,13 @@ class Generated:
 
     tables: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    file_rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per dimension table, then lines after the header per landed file."""
+        return {**self.tables, **self.file_rows}
 
 
 def _name(rng: np.random.Generator) -> tuple[str, str]:
@@ -173,6 +194,9 @@ def sales_files(seed: int = 42, big_rows: int = 400_000) -> dict[str, tuple[str,
     broken_encoding[at : at + 1] = b"\xe9"  # latin-1 'é' where UTF-8 is expected
     truncated = _csv(SALES_COLUMNS, _sales_rows(rng, 40))
     truncated = truncated[: truncated.rstrip(b"\n").rfind(b",")] + b"\n"  # last row cut short
+    unknown = _sales_rows(rng, 30)
+    for row, (column, value) in zip(unknown, UNKNOWN_KEYS, strict=False):
+        row[SALES_COLUMNS.index(column)] = value
     big_day = BIG_FILE_DATE.isoformat()
     return {
         "sales": ("sales_data.csv", _csv(SALES_COLUMNS, good)),
@@ -182,6 +206,7 @@ def sales_files(seed: int = 42, big_rows: int = 400_000) -> dict[str, tuple[str,
             _csv([*SALES_COLUMNS, "payment_mode"], extra),
         ),
         "missing_column": ("sales_data_missing_store.csv", _csv(no_store, missing)),
+        "unknown_keys": ("sales_data_unknown_keys.csv", _csv(SALES_COLUMNS, unknown)),
         "bad_encoding": ("sales_data_bad_encoding.csv", bytes(broken_encoding)),
         "truncated": ("sales_data_truncated.csv", truncated),
         "header_only": ("sales_data_header_only.csv", _csv(SALES_COLUMNS, [])),
@@ -193,27 +218,65 @@ def _big(rng: np.random.Generator, rows: int) -> list[list[object]]:
     return _sales_rows(rng, rows, BIG_FILE_DATE)
 
 
-def generate(
-    mysql_url: str, landing: Landing, *, seed: int = 42, big_rows: int = 400_000
-) -> Generated:
-    """(Re)create the dimension tables in `mysql_url`'s database and land the sales files
-    under `sales_data/` in `landing`."""
+def _insert(table: str, rows: list[Row], dialect: str) -> str:
+    values = ",\n".join(
+        "(" + ", ".join(exp.convert(v).sql(dialect) for v in row) + ")" for row in rows
+    )
+    return f"INSERT INTO {table} VALUES {values}"
+
+
+def _ddl(dialect: str) -> list[str]:
+    """The seed's MySQL DDL, or its PostgreSQL translation (TIMESTAMP stays without time zone)."""
+    if dialect == "mysql":
+        return list(DDL)
+    return [
+        sqlglot.transpile(s, read="mysql", write="postgres")[0].replace("TIMESTAMPTZ", "TIMESTAMP")
+        for s in DDL
+    ]
+
+
+def create_dimensions(url: str | DatabaseUrl, *, seed: int = 42) -> dict[str, int]:
+    """(Re)create the dimension tables with the seed's rows in `url`'s database: MySQL as in
+    the seed, or PostgreSQL (the embedded default). Returns rows per table."""
+    parsed = url if isinstance(url, DatabaseUrl) else DatabaseUrl.parse(url)
+    if parsed.kind not in ("mysql", "postgresql"):
+        raise ConfigError(f"retail_marts dimensions need MySQL or PostgreSQL, not {parsed}")
+    dialect = "mysql" if parsed.kind == "mysql" else "postgres"
     dimensions = _dimensions(np.random.default_rng(seed))
-    result = Generated()
-    con = connect_mysql(mysql_url, autocommit=True)
-    try:
-        with con.cursor() as cur:
-            for table in dimensions:
-                cur.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in DDL:
+    statements = [f"DROP TABLE IF EXISTS {table}" for table in dimensions]
+    statements += _ddl(dialect)
+    statements += [_insert(table, rows, dialect) for table, rows in dimensions.items()]
+    if parsed.kind == "mysql":
+        mysql = connect_mysql(parsed, autocommit=True)
+        try:
+            with mysql.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+        finally:
+            mysql.close()
+    else:
+        with connect_postgres(parsed, autocommit=True) as pg, pg.cursor() as cur:
+            for statement in statements:
                 cur.execute(statement)
-            for table, rows in dimensions.items():
-                marks = ", ".join(["%s"] * len(rows[0]))
-                cur.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-                result.tables[table] = len(rows)
-    finally:
-        con.close()
+    return {table: len(rows) for table, rows in dimensions.items()}
+
+
+def land_sales_files(landing: Landing, made: Generated, *, seed: int, big_rows: int) -> None:
+    """Write the sales files under `sales_data/`, recording them in `made`."""
     for kind, (name, body) in sales_files(seed, big_rows).items():
-        landing.write(f"{SALES_PREFIX}/{name}", body)
-        result.files[kind] = f"{SALES_PREFIX}/{name}"
-    return result
+        landed = f"{SALES_PREFIX}/{name}"
+        landing.write(landed, body)
+        made.files[kind] = landed
+        made.file_rows[landed] = max(body.count(b"\n") - 1, 0)
+
+
+def generate(
+    url: str | DatabaseUrl, landing: Landing, *, seed: int = 42, big_rows: int = 400_000
+) -> Generated:
+    """(Re)create the dimension tables in `url`'s database and land the sales files under
+    `sales_data/` in `landing`."""
+    started = time.perf_counter()
+    made = Generated(create_dimensions(url, seed=seed))
+    land_sales_files(landing, made, seed=seed, big_rows=big_rows)
+    made.seconds = time.perf_counter() - started
+    return made

@@ -18,9 +18,9 @@ from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
 from strata.errors import ConfigError, DatabaseUnavailable
-from strata.lake.delta import DeltaTableIO
 from strata.runner import Pipeline, Retry, RunContext, Step, StepResult, model_step
 from strata.runner.housekeeping import housekeeping_step
+from strata.runner.sync import sync_models
 from strata.sources.database import DatabaseSource
 from strata.sources.extract import TableSpec, extract_to_bronze
 
@@ -181,34 +181,14 @@ def sync(ctx: RunContext, options: Options) -> StepResult:
     readers see the old rows or the new ones, never half, never an empty table)."""
     if not options.sync_to_warehouse:
         return StepResult(rows_out=0, metrics={"skipped": "sync_to_warehouse = false"})
-    from strata.sinks import open_warehouse
-
-    url = warehouse_url(ctx, options)
-    metrics: dict[str, Any] = {"warehouse": str(url), "schema": options.warehouse_schema}
-    rows = 0
-    with (
-        open_warehouse(url.url, schema=options.warehouse_schema) as warehouse,
-        ctx.progress("sync to warehouse", len(options.sync_tables)) as bar,
-    ):
-        for name in options.sync_tables:
-            model = ctx.models[name]
-            dataset = DeltaTableIO(ctx.lake, model.table_path).dataset()
-            if dataset is not None:
-                # A threaded pyarrow scan decodes ahead of a slower consumer into a queue that
-                # only pauses at 1 GiB; the COPY is the bottleneck, so read on this thread.
-                scanner = dataset.scanner(
-                    batch_size=options.batch_rows,
-                    batch_readahead=1,
-                    fragment_readahead=1,
-                    use_threads=False,
-                )
-                reader = scanner.to_reader()
-                key = list(model.unique_key)
-                result = warehouse.load(name, reader, mode="replace", key=key)
-                metrics[name] = result.to_dict()
-                rows += result.rows
-            bar.advance(bar.task_ids[0])
-    return StepResult(rows_out=rows, metrics=metrics)
+    return sync_models(
+        ctx,
+        warehouse_url(ctx, options),
+        options.sync_tables,
+        schema=options.warehouse_schema,
+        mode="replace",
+        batch_rows=options.batch_rows,
+    )
 
 
 def build(options: BaseModel) -> Pipeline:
