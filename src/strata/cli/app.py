@@ -196,6 +196,7 @@ def demo(
         err.print(f"[red]error:[/] {record.pipeline}: {record.error}")
     out.print(f"lake: {settings.lake} — try:")
     out.print('  strata query "SELECT * FROM smartsensor.regional_daily LIMIT 5"')
+    out.print('  strata query "SELECT * FROM retail_marts.sales_team_data_mart WHERE incentive > 0"')
     out.print("  strata query -f src/strata/pipelines/shopease/queries/top_products.sql")
     if failed:
         raise typer.Exit(1)
@@ -205,7 +206,11 @@ def demo(
 def generate(
     pipeline: Annotated[str, typer.Argument(help="The pipeline whose source to create.")],
     transactions: Annotated[
-        int | None, typer.Option(help="Sales transactions to generate (default 1,020,500).")
+        int | None,
+        typer.Option(
+            help="Size of the main fact data: shopease transactions (default 1,020,500), "
+            "retail_marts rows of the one-date sales file (default 400,000)."
+        ),
     ] = None,
     source: Annotated[
         str | None,
@@ -215,7 +220,8 @@ def generate(
     lake: LakeOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """Create a pipeline's sample source database (drops and recreates its tables)."""
+    """Create a pipeline's sample source (drops and recreates its tables; retail_marts also
+    writes its sales files into the landing area)."""
     from strata.pipelines import get_pipeline
     from strata.secrets import resolve as resolve_secret
 
