@@ -196,7 +196,7 @@ def demo(
         err.print(f"[red]error:[/] {record.pipeline}: {record.error}")
     out.print(f"lake: {settings.lake} — try:")
     out.print('  strata query "SELECT * FROM smartsensor.regional_daily LIMIT 5"')
-    out.print('  strata query "SELECT * FROM retail_marts.sales_team_data_mart WHERE incentive > 0"')
+    out.print('  strata query "SELECT * FROM retail_marts.sales_team_data_mart LIMIT 5"')
     out.print("  strata query -f src/strata/pipelines/shopease/queries/top_products.sql")
     if failed:
         raise typer.Exit(1)
