@@ -271,3 +271,13 @@ def test_400k_row_file_validates() -> None:
     assert v.table.column("_source_line")[-1].as_py() == 400_001
     assert v.table.column("total_cost")[9].as_py() == Decimal("2120.00")
     assert v.table.column("additional_column")[1].as_py() == "UPI"
+
+
+def test_exact_schema_names_the_extra_columns_and_the_order() -> None:
+    columns = [ColumnSpec("a", pa.int64()), ColumnSpec("b", pa.string())]
+    extra = validate_csv("x.csv", b"a,b,c\n1,x,2\n", columns, exact=True)
+    assert not extra.ok and "extra ['c']" in extra.reason_text()
+    swapped = validate_csv("x.csv", b"b,a\nx,1\n", columns, exact=True)
+    assert not swapped.ok and "order differs" in swapped.reason_text()
+    assert validate_csv("x.csv", b"a,b,c\n1,x,2\n", columns).ok  # not exact: c is kept
+    assert validate_csv("x.csv", b"a,b\n1,x\n", columns, exact=True).ok

@@ -125,11 +125,15 @@ def validate_csv(
     columns: Sequence[ColumnSpec] = SALES_COLUMNS,
     *,
     max_problems: int = 100,
+    exact: bool = False,
 ) -> Verdict:
-    """Validate one CSV file (`name` is how problems refer to it) against `columns`."""
+    """Validate one CSV file (`name` is how problems refer to it) against `columns`.
+
+    With `exact`, the header must be exactly `columns`, in order (the weather_sales seed's
+    schema gate): anything else is one problem naming the missing and the extra columns."""
     _check_arguments(columns, max_problems)
     raw = _read(name, data)
-    check = _Check(name, columns, max_problems)
+    check = _Check(name, columns, max_problems, exact)
     table = check.run(raw)
     problems, more = check.finish()
     return Verdict(
@@ -182,8 +186,11 @@ def _key(column: str) -> str:
 class _Check:
     """One validation run: the checks in order, collecting problems as they go."""
 
-    def __init__(self, name: str, columns: Sequence[ColumnSpec], max_problems: int) -> None:
+    def __init__(
+        self, name: str, columns: Sequence[ColumnSpec], max_problems: int, exact: bool = False
+    ) -> None:
         self.name = name
+        self.exact = exact
         self.columns = list(columns)
         self.max = max_problems
         self.found: list[Problem] = []
@@ -266,7 +273,21 @@ class _Check:
         required = {_key(c.name) for c in self.columns}
         self.positions = [first.get(_key(c.name), -1) for c in self.columns]
         self.extras = [(i, n) for i, n in enumerate(names) if _key(n) not in required]
+        if ok and self.exact:
+            ok = self.check_exact(names)
         return ok
+
+    def check_exact(self, names: list[str]) -> bool:
+        """The header is the expected columns in the expected order, nothing more."""
+        expected = [c.name for c in self.columns]
+        if [_key(n) for n in names] == [_key(n) for n in expected]:
+            return True
+        missing = [n for n in expected if _key(n) not in {_key(m) for m in names}]
+        extra = [n for _, n in self.extras]
+        message = f"columns differ from the expected schema {expected}: missing {missing}, "
+        message += f"extra {extra}" + ("" if missing or extra else " (order differs)")
+        self.problem(1, None, message)
+        return False
 
     def check_body(self, body: bytes) -> pa.Table | None:
         parsed = _parse(body, self.width, self.delimiter)
