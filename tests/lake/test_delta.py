@@ -354,3 +354,21 @@ def test_files_are_not_taken_when_the_table_would_change_shape(table: DeltaTable
     assert not table.takes_files(same, [])  # other partitioning
     stamped = pa.schema([("id", pa.int64()), ("at", pa.timestamp("us"))])
     assert not DeltaTableIO(table.lake, "silver/p/other").takes_files(stamped, ["at"])
+
+
+def test_changed_partitions_lists_what_a_reader_of_an_older_version_must_sync(
+    tmp_path: Path,
+) -> None:
+    import datetime as dt
+
+    table = DeltaTableIO(Lake(str(tmp_path)), "gold/p/t")
+    assert table.changed_partitions(None) == (None, [])
+    days = [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
+    table.overwrite(pa.table({"k": [1, 2], "date_key": days}), ["date_key"])
+    assert table.changed_partitions(None) == (
+        0,
+        [{"date_key": "2024-01-01"}, {"date_key": "2024-01-02"}],
+    )
+    table.replace_partitions(pa.table({"k": [3], "date_key": days[1:]}), ["date_key"])
+    assert table.changed_partitions(0) == (1, [{"date_key": "2024-01-02"}])
+    assert table.changed_partitions(1) == (1, [])

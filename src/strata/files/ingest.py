@@ -41,13 +41,15 @@ class FileOutcome:
 
 @dataclass(frozen=True)
 class LandingPlan:
-    """Where a pipeline's files arrive and go."""
+    """Where a pipeline's files arrive and go. `processed=None` leaves finished files where
+    they are (a raw zone that keeps them); `exact` demands exactly `columns`, in order."""
 
     pipeline: str
     incoming: str = "sales_data"
-    processed: str = "sales_data_processed"
+    processed: str | None = "sales_data_processed"
     errors: str = "sales_data_error"
     columns: Sequence[ColumnSpec] = SALES_COLUMNS
+    exact: bool = False
 
 
 def _loaded_before(bronze: Bronze, md5: str) -> tuple[int, int] | None:
@@ -82,7 +84,7 @@ def _land_one(
     earlier = _loaded_before(bronze, file.md5)
     if earlier is not None:  # a dead run loaded it but did not finish it
         return FileOutcome(file, "loaded", None, earlier[0], earlier[1], claim.recovered)
-    verdict = validate_csv(file.base_name, landing.read(file.name), plan.columns)
+    verdict = validate_csv(file.base_name, landing.read(file.name), plan.columns, exact=plan.exact)
     if not verdict.ok or verdict.table is None:
         return _reject(landing, ledger, plan, file, verdict.reason_text())
     rows = verdict.table.append_column("_source_md5", pa.repeat(file.md5, verdict.table.num_rows))
@@ -126,7 +128,9 @@ def finish_files(
     for outcome in outcomes:
         if outcome.status not in ("loaded", "skipped"):
             continue
-        moved = landing.move(outcome.file.name, plan.processed)
+        moved = outcome.file.name
+        if plan.processed is not None:
+            moved = landing.move(outcome.file.name, plan.processed)
         if outcome.status == "loaded":
             where = landing.where(moved)
             ledger.finish(plan.pipeline, outcome.file.md5, "processed", location=where)

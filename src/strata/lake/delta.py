@@ -225,6 +225,25 @@ class DeltaTableIO:
             raise StorageError(f"Delta table {self.uri} does not exist")
         return dataset.to_table()
 
+    def changed_partitions(self, since: int | None) -> tuple[int | None, list[dict[str, Any]]]:
+        """The current version and the partition values whose files differ between version
+        `since` and now (every partition when `since` is None): the partitions a reader that
+        synced `since` must sync again. Files added or removed both count."""
+        table = self._table()
+        if table is None:
+            return None, []
+        current = table.version()
+        now = _files_by_partition(table)
+        if since is None:
+            before: dict[str, str] = {}
+        elif since == current:
+            return current, []
+        else:
+            table.load_as_version(since)
+            before = _files_by_partition(table)
+        changed = {now.get(f) or before[f] for f in set(now) ^ set(before)}
+        return current, [json.loads(key) for key in sorted(changed)]
+
     def watermark(self, app_id: str) -> int | None:
         table = self._table()
         return None if table is None else table.transaction_version(app_id)
@@ -435,6 +454,21 @@ class DeltaTableIO:
         return table.vacuum(
             retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
         )
+
+
+def _files_by_partition(table: DeltaTable) -> dict[str, str]:
+    """Each data file of the loaded version → its partition values as canonical JSON."""
+    actions = pa.table(table.get_add_actions(flatten=False)).to_pylist()
+    return {
+        a["path"]: json.dumps(
+            {k: _plain(v) for k, v in (a.get("partition") or {}).items()}, sort_keys=True
+        )
+        for a in actions
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def partition_predicate(data: pa.Table, partition_by: list[str], alias: str = "") -> str:
