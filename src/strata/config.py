@@ -48,6 +48,8 @@ class Settings(BaseModel):
     access_logging: bool = False
     lease_ttl_seconds: float = Field(60.0, gt=0)
     s3_endpoint_url: str | None = None
+    # Other AWS APIs (SQS, Secrets Manager, Glue) on a local endpoint (moto, LocalStack).
+    aws_endpoint_url: str | None = None
     aws_region: str = "eu-central-1"
     pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

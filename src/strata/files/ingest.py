@@ -63,7 +63,7 @@ def _loaded_before(bronze: Bronze, md5: str) -> tuple[int, int] | None:
 def _reject(
     landing: Landing, ledger: FileLedger, plan: LandingPlan, file: LandedFile, reason: str
 ) -> FileOutcome:
-    moved = landing.move(file.name, plan.errors)
+    moved = landing.move(file.name, plan.errors, plan.incoming)
     landing.write(moved + REASON_SUFFIX, reason.encode())
     where = landing.where(moved)
     ledger.finish(plan.pipeline, file.md5, "failed", reason.splitlines()[0], where)
@@ -130,7 +130,7 @@ def finish_files(
             continue
         moved = outcome.file.name
         if plan.processed is not None:
-            moved = landing.move(outcome.file.name, plan.processed)
+            moved = landing.move(outcome.file.name, plan.processed, plan.incoming)
         if outcome.status == "loaded":
             where = landing.where(moved)
             ledger.finish(plan.pipeline, outcome.file.md5, "processed", location=where)

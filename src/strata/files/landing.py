@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow.fs as pafs
 
@@ -18,6 +19,14 @@ from strata.errors import StorageError
 from strata.lake.storage import Lake
 
 CHUNK = 1 << 20
+
+
+def _local_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -44,17 +53,38 @@ class Landing:
         """The full location of `name`, for messages and ledgers."""
         return self.area.table_uri(name)
 
+    def names(self, prefix: str) -> list[str]:
+        """Every file name under `prefix`, recursively (S3 "folder" markers skipped)."""
+        base = prefix.strip("/")
+        return [
+            f"{base}/{relative}" if base else relative
+            for relative in self.area.list_files(prefix, recursive=True)
+            if not relative.endswith("/")
+        ]
+
     def files(self, prefix: str) -> list[LandedFile]:
         """Every file under `prefix` (recursively; S3 "folder" markers skipped), with its MD5."""
-        names = self.area.list_files(prefix, recursive=True)
-        found = []
-        for relative in names:
-            if relative.endswith("/"):
-                continue
-            name = f"{prefix.strip('/')}/{relative}" if prefix.strip("/") else relative
-            size, md5 = self._digest(name)
-            found.append(LandedFile(name, size, md5))
-        return found
+        return [LandedFile(name, *self._digest(name)) for name in self.names(prefix)]
+
+    def same_content(self, name: str, local: Path) -> bool:
+        """Whether `name` exists with the size and MD5 of the local file `local` (what the
+        seed compared with the object's ETag and ContentLength)."""
+        info = self.area.fs.get_file_info(self.area.path(name))
+        if info.type != pafs.FileType.File or info.size != local.stat().st_size:
+            return False
+        return self._digest(name)[1] == _local_md5(local)
+
+    def upload(self, name: str, local: Path) -> None:
+        """Copy the local file `local` to `name`, streamed in chunks."""
+        target = self.area.path(name)
+        try:
+            if self.area.is_local:
+                self.area.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+            with local.open("rb") as source, self.area.fs.open_output_stream(target) as out:
+                while chunk := source.read(CHUNK):
+                    out.write(chunk)
+        except OSError as exc:
+            raise StorageError(f"cannot upload {local} to {self.where(name)}: {exc}") from exc
 
     def _digest(self, name: str) -> tuple[int, str]:
         digest, size = hashlib.md5(usedforsecurity=False), 0
@@ -81,10 +111,15 @@ class Landing:
     def exists(self, name: str) -> bool:
         return self.area.exists(name)
 
-    def move(self, name: str, to_prefix: str) -> str:
-        """Move `name` under `to_prefix`, keeping its path below its first folder; returns the
-        new name. An existing file of that name is replaced (a rerun moves the same file)."""
-        tail = name.split("/", 1)[1] if "/" in name else name
+    def move(self, name: str, to_prefix: str, from_prefix: str | None = None) -> str:
+        """Move `name` under `to_prefix`, keeping its path below `from_prefix` (default: its
+        first folder); returns the new name. An existing file of that name is replaced (a
+        rerun moves the same file)."""
+        base = (from_prefix or "").strip("/")
+        if base and name.startswith(base + "/"):
+            tail = name[len(base) + 1 :]
+        else:
+            tail = name.split("/", 1)[1] if "/" in name else name
         target = f"{to_prefix.strip('/')}/{tail}"
         source_path, target_path = self.area.path(name), self.area.path(target)
         try:

@@ -226,3 +226,30 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
         params=json.loads(params or "{}"),
         metrics=json.loads(metrics or "{}"),
     )
+
+
+class Checkpoints(StateDB):
+    """Named positions a pipeline keeps between runs outside the lake's own watermarks (e.g.
+    the last gold version announced on a queue)."""
+
+    schema = """
+    CREATE TABLE IF NOT EXISTS checkpoints (
+        pipeline TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL,
+        PRIMARY KEY (pipeline, name)
+    );
+    """
+
+    def get(self, pipeline: str, name: str) -> str | None:
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT value FROM checkpoints WHERE pipeline = ? AND name = ?", (pipeline, name)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set(self, pipeline: str, name: str, value: str) -> None:
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT (pipeline, name) "
+                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (pipeline, name, value, time.time()),
+            )
