@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -58,7 +59,9 @@ def s3_bucket(aws_env: str, request: pytest.FixtureRequest) -> str:
     import boto3
 
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
-    name = f"strata-{slug}"
+    # The hash keeps long parametrised names that share their first 40 characters apart.
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
+    name = f"strata-{slug}-{digest}"
     boto3.client("s3", endpoint_url=aws_env).create_bucket(
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )

@@ -90,3 +90,22 @@ def test_a_run_that_died_before_finishing_is_completed_without_doubles(
     finish_files(landing, ledger, PLAN, outcomes)
     assert ledger.abandoned("retail_marts", "run-3") == []
     assert len(ledger.entries("retail_marts", "processed")) == 4
+
+
+def test_a_run_that_died_while_finishing_leaves_no_file_active(
+    landing: Landing, tmp_path: Path
+) -> None:
+    lake, ledger = Lake(str(tmp_path / "lake")), FileLedger(tmp_path / "state")
+    bronze = Bronze(lake, "retail_marts", "sales")
+    outcomes = land_files(landing, ledger, PLAN, bronze, "run-1")
+    first = next(o for o in outcomes if o.file.base_name == "sales_data.csv")
+    # run-1 dies inside finish_files: the ledger says processed, the move never happened.
+    where = landing.where("sales_data_processed/sales_data.csv")
+    ledger.finish("retail_marts", first.file.md5, "processed", location=where)
+
+    again = land_files(landing, ledger, PLAN, bronze, "run-2")
+    assert next(o for o in again if o.file.base_name == "sales_data.csv").status == "skipped"
+    finish_files(landing, ledger, PLAN, again)
+    assert landing.files("sales_data") == []
+    assert ledger.entries("retail_marts", "active") == []
+    assert len(ledger.entries("retail_marts", "processed")) == 4

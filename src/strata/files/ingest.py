@@ -123,14 +123,19 @@ def land_files(
 def finish_files(
     landing: Landing, ledger: FileLedger, plan: LandingPlan, outcomes: Sequence[FileOutcome]
 ) -> None:
-    """After the run's later steps succeeded: loaded files to `plan.processed`, ledger
-    `processed`. Files skipped as already processed leave the incoming prefix too."""
+    """After the run's later steps succeeded: loaded files `processed` in the ledger, then
+    moved to `plan.processed`. Files skipped as already processed leave the incoming prefix
+    too. In that order a crash between the two leaves a processed file in the incoming
+    prefix, which the next run skips and moves; never an `active` file nobody looks at."""
     for outcome in outcomes:
         if outcome.status not in ("loaded", "skipped"):
             continue
-        moved = outcome.file.name
+        name = outcome.file.name
+        target = name
         if plan.processed is not None:
-            moved = landing.move(outcome.file.name, plan.processed, plan.incoming)
+            target = landing.moved_name(name, plan.processed, plan.incoming)
         if outcome.status == "loaded":
-            where = landing.where(moved)
+            where = landing.where(target)
             ledger.finish(plan.pipeline, outcome.file.md5, "processed", location=where)
+        if target != name:
+            landing.move(name, plan.processed or "", plan.incoming)

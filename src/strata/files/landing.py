@@ -111,16 +111,21 @@ class Landing:
     def exists(self, name: str) -> bool:
         return self.area.exists(name)
 
-    def move(self, name: str, to_prefix: str, from_prefix: str | None = None) -> str:
-        """Move `name` under `to_prefix`, keeping its path below `from_prefix` (default: its
-        first folder); returns the new name. An existing file of that name is replaced (a
-        rerun moves the same file)."""
+    @staticmethod
+    def moved_name(name: str, to_prefix: str, from_prefix: str | None = None) -> str:
+        """The name `move` gives `name`: its path below `from_prefix` (default: below its
+        first folder) under `to_prefix`."""
         base = (from_prefix or "").strip("/")
         if base and name.startswith(base + "/"):
             tail = name[len(base) + 1 :]
         else:
             tail = name.split("/", 1)[1] if "/" in name else name
-        target = f"{to_prefix.strip('/')}/{tail}"
+        return f"{to_prefix.strip('/')}/{tail}"
+
+    def move(self, name: str, to_prefix: str, from_prefix: str | None = None) -> str:
+        """Move `name` to `moved_name(name, to_prefix, from_prefix)` and return that. An
+        existing file of that name is replaced (a rerun moves the same file)."""
+        target = self.moved_name(name, to_prefix, from_prefix)
         source_path, target_path = self.area.path(name), self.area.path(target)
         try:
             if self.area.is_local:
