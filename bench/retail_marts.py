@@ -36,6 +36,12 @@ marts, writes the partitioned Parquet output, loads the marts into MariaDB, keep
 Wall time and peak RSS are those of the measured process from its start to its exit
 (`os.wait4`: `ru_maxrss` of that child): interpreter start-up and imports count on both sides.
 Generation, database reset and copying the file into the landing folder are never timed.
+Imports are a large part of both sides, and depend on whether modules load from compiled
+bytecode: `--bytecode warm` (the default) gives both sides' processes a bytecode cache of this
+run's own (`PYTHONPYCACHEPREFIX`, the venv is not touched), filled by one untimed warm-up run
+of each side, as after a normal install; `--bytecode as-is` keeps the environment's setting
+(where PYTHONDONTWRITEBYTECODE is set and the venv holds no `__pycache__`, every process
+compiles every module it imports, which adds seconds to each side).
 After each side, the two mart tables are read back from MariaDB: row counts and the sums of
 `total_sales` and `incentive` must be the same for both sides, or the benchmark fails. Sides
 alternate (strata, seed, strata, seed, ...) and the best of `--repeat` runs counts; every run's
@@ -206,9 +212,9 @@ def seed_job(args: argparse.Namespace) -> dict[str, Any]:
             "pincode": "sales_person_pincode",
         }
     )
-    joined = joined.merge(
-        team, left_on="sales_person_id", right_on="team_key", how="inner"
-    ).drop(columns=["team_key"])
+    joined = joined.merge(team, left_on="sales_person_id", right_on="team_key", how="inner").drop(
+        columns=["team_key"]
+    )
     phase("joins (customer, store, sales_team)")
 
     customer_input = joined[
@@ -251,7 +257,14 @@ def seed_job(args: argparse.Namespace) -> dict[str, Any]:
     customers = (
         customer_input.assign(sales_date_month=customer_input["sales_date"].astype(str).str[:7])
         .groupby(
-            ["customer_id", "first_name", "last_name", "address", "phone_number", "sales_date_month"]
+            [
+                "customer_id",
+                "first_name",
+                "last_name",
+                "address",
+                "phone_number",
+                "sales_date_month",
+            ]
         )["total_cost"]
         .sum()
         .reset_index()
@@ -498,25 +511,38 @@ def _write_source(root: Path, rows: int) -> Path:
 
 
 def _measure(args: argparse.Namespace, root: Path) -> dict[str, list[dict[str, Any]]]:
+    """Untimed warm-up of each side (with `--bytecode warm`), then `--repeat` alternating runs;
+    every run is checked against the first one's mart totals."""
     import _common
 
     source = _write_source(root, args.rows)
+    env: dict[str, str] = {}
+    if args.bytecode == "warm":
+        # Compiled modules in a cache of this run's own (the venv stays untouched), as after a
+        # normal install; an empty PYTHONDONTWRITEBYTECODE counts as unset.
+        env = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(root / "pycache")}
+    rounds = ["warm-up"] if args.bytecode == "warm" else []
+    rounds += [str(i + 1) for i in range(args.repeat)]
     runs: dict[str, list[dict[str, Any]]] = {"strata": [], "seed": []}
+    reference: dict[str, Any] | None = None
     try:
-        for i in range(args.repeat):
+        for label in rounds:
             for side in runs:
                 result = _common.run_side(
                     __file__,
                     side,
-                    root / f"{side}-{i + 1}",
+                    root / f"{side}-{label}",
                     timeout=SIDE_TIMEOUT,
+                    env=env,
                     source=source,
                     database=args.database,
                 )
                 if "error" in result:
-                    raise RuntimeError(f"{side} run {i + 1}: {result['error']}")
-                _check(args, side, result, runs["strata"][0] if runs["strata"] else result)
-                runs[side].append(result)
+                    raise RuntimeError(f"{side} run {label}: {result['error']}")
+                reference = reference or result
+                _check(args, side, result, reference)
+                if label != "warm-up":
+                    runs[side].append(result)
     finally:
         _reset_database(args.database, drop_only=True)
     return runs
@@ -532,9 +558,7 @@ def _check(
     if len(result["moved"]) != 1:
         problems.append(f"moved to {PROCESSED}: {result['moved']}")
     if result["totals"] != reference["totals"]:
-        problems.append(
-            f"mart totals differ: {side} {result['totals']} vs strata {reference['totals']}"
-        )
+        problems.append(f"mart totals differ: {side} {result['totals']} vs {reference['totals']}")
     if problems:
         raise RuntimeError(f"{side}: " + "; ".join(problems))
 
@@ -575,9 +599,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> d
         f">= {TARGET_SPEEDUP:g}x faster",
         "[green]yes[/green]" if met else "[red]no[/red]",
     )
-    table.add_row(
-        "  every run (s)", times("strata"), times("seed"), "-", "(noise)", "-"
-    )
+    table.add_row("  every run (s)", times("strata"), times("seed"), "-", "(noise)", "-")
     table.add_row(
         "  in-process work (strata: the run; seed: after its imports)",
         f"{strata['in_process_s']:.2f} s",
@@ -608,7 +630,9 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> d
 
     steps = Table(title="where the time goes (best run of each side, seconds)")
     for column in ("strata step", "s", "%", "seed phase", "s ", "% "):
-        steps.add_column(column, justify="left" if "step" in column or "phase" in column else "right")
+        steps.add_column(
+            column, justify="left" if "step" in column or "phase" in column else "right"
+        )
     pairs = zip_longest(strata["steps_s"].items(), seed["steps_s"].items())
     for left, right in pairs:
         cells: list[str] = []
@@ -620,7 +644,8 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> d
         steps.add_row(*cells)
     steps.caption = (
         f"each side in its own process, timed from launch to exit; peak RSS = ru_maxrss of "
-        f"that process. load average (1 min) before/after each side: strata "
+        f"that process. bytecode: {args.bytecode}. load average (1 min) before/after each "
+        f"side: strata "
         f"{[r['load_avg'] for r in runs['strata']]}, seed {[r['load_avg'] for r in runs['seed']]}."
     )
     console.print(steps)
@@ -629,6 +654,7 @@ def report(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> d
         "bench": "retail_marts",
         "rows": args.rows,
         "repeat": args.repeat,
+        "bytecode": args.bytecode,
         "strata_s": round(strata["seconds"], 3),
         "seed_s": round(seed["seconds"], 3),
         "ratio": round(ratio, 2),
@@ -657,6 +683,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--repeat", type=int, default=REPEAT, help=f"runs per side, best counts (default {REPEAT})"
+    )
+    parser.add_argument(
+        "--bytecode",
+        choices=["warm", "as-is"],
+        default="warm",
+        help="warm (default): both sides import from compiled bytecode in a cache of the "
+        "run's own, filled by an untimed warm-up run of each side; as-is: the environment's "
+        "setting (with PYTHONDONTWRITEBYTECODE and no __pycache__, every import compiles)",
     )
     parser.add_argument(
         "--database",
