@@ -25,6 +25,7 @@ from strata.lake.delta import DeltaTableIO
 from strata.pipelines import get_pipeline, pipeline_names
 from strata.pipelines.retail_marts import generate as retail
 from strata.pipelines.shopease.generate import apply_changes, generate
+from strata.pipelines.weather_sales import generate as weather
 from strata.session import open_lake, run_pipeline
 from strata.testing import assert_same_rows
 from tests.conftest import make_settings
@@ -120,10 +121,35 @@ def retail_marts(request: pytest.FixtureRequest) -> Scenario:
     return Scenario(settings, first, change)
 
 
+def weather_sales(request: pytest.FixtureRequest) -> Scenario:
+    source = Path(str(request.getfixturevalue("tmp_path"))) / "weather_sales_source"
+    weather.generate(source, days=3, end=date(2024, 7, 3), rows_per_day=3000)
+
+    def settings(folder: Path) -> Settings:
+        config = folder / "strata.toml"
+        folder.mkdir(parents=True, exist_ok=True)
+        config.touch()
+        return load_settings(
+            profile="dev",
+            config_file=config,
+            dotenv=None,
+            lake=str(folder / "lake"),
+            state_dir=str(folder / "state"),
+            pipelines={"weather_sales": {"source_folder": str(source)}},
+        )
+
+    def change(s: Settings) -> None:
+        weather.generate(source, days=2, end=date(2024, 7, 5), rows_per_day=3000, seed=7)
+        run_whole("weather_sales", s)
+
+    return Scenario(settings, lambda s: run_whole("weather_sales", s), change)
+
+
 SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Scenario]] = {
     "retail_marts": retail_marts,
     "smartsensor": smartsensor,
     "shopease": shopease,
+    "weather_sales": weather_sales,
 }
 
 

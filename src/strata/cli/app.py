@@ -1,7 +1,8 @@
-"""Commands: pipelines, run, runs, query, serve-api."""
+"""Commands: pipelines, run, demo, generate, worker, secrets, runs, query, tables, serve-api."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from datetime import date
@@ -217,6 +218,9 @@ def generate(
         typer.Option(help="Source database URL (default: the pipeline's source_url setting)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data.")] = 42,
+    days: Annotated[
+        int | None, typer.Option(help="Days of data, ending yesterday (weather_sales).")
+    ] = None,
     lake: LakeOpt = None,
     env: EnvOpt = None,
 ) -> None:
@@ -233,8 +237,19 @@ def generate(
     options = spec.options(settings.pipeline_options(pipeline))
     if source is not None:
         source = resolve_secret(source)
+    extra: dict[str, Any] = {}
+    if days is not None:
+        if "days" not in inspect.signature(hook).parameters:
+            raise ConfigError(f"pipeline {pipeline} has no --days option")
+        extra["days"] = days
     url, result = hook(
-        settings, options, transactions=transactions, source=source, seed=seed, console=err
+        settings,
+        options,
+        transactions=transactions,
+        source=source,
+        seed=seed,
+        console=err,
+        **extra,
     )
     table = Table(title=f"{pipeline} source: {url}", title_justify="left")
     table.add_column("table")
@@ -349,6 +364,45 @@ def serve_api(
 
     serve_forever(
         "127.0.0.1", port, Faults(rate_429=rate_429, rate_5xx=rate_5xx, latency_ms=latency_ms)
+    )
+
+
+@app.command()
+def worker(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline whose gold changes to sync.")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Handle what is waiting, then exit.")
+    ] = False,
+    wait: Annotated[int, typer.Option(help="Long-poll wait per receive, seconds.")] = 10,
+    lake: LakeOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """The on-premise worker: pull gold-change messages from the pipeline's queue and merge
+    each announced day into its warehouse (until SIGTERM, or with --once until empty)."""
+    from strata.pipelines import get_pipeline
+    from strata.worker import Worker
+
+    spec = get_pipeline(pipeline)
+    hook = getattr(spec.module, "worker_setup", None)
+    if hook is None:
+        raise ConfigError(f"pipeline {pipeline} does not announce gold changes on a queue")
+    settings = _settings(lake, env)
+    options = spec.options(settings.pipeline_options(pipeline))
+    setup = hook(settings, options)
+    err.print(f"worker: {pipeline}, queue {setup.queue_label}, lake {settings.lake}")
+    with setup.open_queue() as queue:
+        stats = Worker(
+            settings,
+            queue,
+            lambda _: setup.target,
+            console=err,
+            wait_seconds=wait,
+            visibility_timeout=setup.visibility_timeout,
+            batch_rows=setup.batch_rows,
+        ).run(once=once)
+    err.print(
+        f"worker stopped: {stats.count('synced')} synced, {stats.count('retry')} to retry, "
+        f"{stats.count('malformed')} malformed"
     )
 
 

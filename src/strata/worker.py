@@ -1,0 +1,260 @@
+"""`strata worker`: the on-premise side of a hybrid pipeline.
+
+The cloud side announces each changed gold day on a queue (`{"layer": "GOLD", "pipeline",
+"table", "date_key", "version"}`); the worker, inside the private network, long-polls the
+queue and merges that day of that Delta table version into the warehouse. Nothing connects into
+the premises.
+
+Per message: parse and check it; read the table at the announced version, only the announced
+day; merge into the warehouse table by the model's unique key in one transaction (new gold
+columns are added to the table first, existing rows kept); delete the message only after the
+commit. While a sync runs, a heartbeat extends the message's visibility, so a long sync is
+not handed to a second worker. A failure (database down, table unreadable) releases the
+message for a later retry with backoff; after `max_receives` receives the queue moves it to the
+dead-letter queue, as it does with a malformed message. A redelivered message changes nothing
+(merge by key). SIGTERM or SIGINT finish the current message, then the worker exits.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from strata.config import Settings
+from strata.db import DatabaseUrl
+from strata.errors import StrataError
+from strata.lake.delta import DeltaTableIO
+from strata.queues import Message, Queue, keep_visible
+from strata.session import open_lake
+
+
+class MalformedMessage(StrataError):
+    """A queue message the worker cannot act on (not JSON, missing or wrong fields)."""
+
+
+@dataclass(frozen=True)
+class GoldChange:
+    """One announced change: a day of a gold table at a version."""
+
+    pipeline: str
+    table: str
+    date_key: date
+    version: int
+
+    @classmethod
+    def parse(cls, body: str) -> GoldChange:
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise MalformedMessage(f"message is not JSON ({exc.msg} at {exc.pos})") from exc
+        if not isinstance(data, dict):
+            raise MalformedMessage("message is not a JSON object")
+        if data.get("layer") != "GOLD":
+            raise MalformedMessage(f"layer must be 'GOLD', not {data.get('layer')!r}")
+        missing = [k for k in ("pipeline", "table", "date_key", "version") if k not in data]
+        if missing:
+            raise MalformedMessage(f"message lacks {', '.join(missing)}")
+        try:
+            day = date.fromisoformat(str(data["date_key"]))
+            version = int(data["version"])
+        except (TypeError, ValueError) as exc:
+            raise MalformedMessage(f"bad date_key or version: {exc}") from exc
+        if version < 0:
+            raise MalformedMessage(f"version must be >= 0, not {version}")
+        return cls(str(data["pipeline"]), str(data["table"]), day, version)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a pipeline's gold goes on the premises."""
+
+    url: DatabaseUrl
+    schema: str | None
+
+
+@dataclass
+class Handled:
+    """What the worker did with one message."""
+
+    message_id: str
+    status: str  # synced | retry | malformed
+    detail: str
+    rows: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class WorkerStats:
+    handled: list[Handled] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(h.status == status for h in self.handled)
+
+
+TargetFor = Callable[[str], Target]
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a pipeline tells `strata worker`: its queue and its warehouse."""
+
+    open_queue: Callable[[], Queue]
+    queue_label: str
+    target: Target
+    visibility_timeout: int = 60
+    batch_rows: int = 250_000
+
+
+class Worker:
+    """Pulls gold-change messages from `queue` and merges them into the warehouse."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue: Queue,
+        target_for: TargetFor,
+        *,
+        console: Console | None = None,
+        wait_seconds: int = 10,
+        visibility_timeout: int = 60,
+        batch_rows: int = 250_000,
+        retry_delay: float = 5.0,
+        progress_rows: int = 200_000,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.target_for = target_for
+        self.console = console or Console(stderr=True)
+        self.wait_seconds = wait_seconds
+        self.visibility_timeout = visibility_timeout
+        self.batch_rows = batch_rows
+        self.retry_delay = retry_delay
+        self.progress_rows = progress_rows
+        self.stop = threading.Event()
+        self.stats = WorkerStats()
+
+    def run(self, *, once: bool = False) -> WorkerStats:
+        """Handle messages until stopped (or, with `once`, until the queue is empty)."""
+        with _stop_on_signals(self.stop):
+            while not self.stop.is_set():
+                messages = self.queue.receive(
+                    max_messages=1,
+                    wait_seconds=self.wait_seconds,
+                    visibility_timeout=self.visibility_timeout,
+                )
+                if not messages and once:
+                    break
+                for message in messages:
+                    self.stats.handled.append(self.handle(message))
+        return self.stats
+
+    def handle(self, message: Message) -> Handled:
+        started = time.perf_counter()
+        try:
+            change = GoldChange.parse(message.body)
+            with keep_visible(
+                self.queue,
+                message,
+                every=self.visibility_timeout / 3,
+                extend_by=self.visibility_timeout,
+            ):
+                rows, where = self.sync(change)
+        except MalformedMessage as exc:
+            # Redelivered until the queue dead-letters it after max_receives.
+            self.queue.release(message)
+            return self._log(message, "malformed", str(exc), 0, started)
+        except StrataError as exc:
+            self._release_later(message)
+            return self._log(message, "retry", str(exc), 0, started)
+        self.queue.delete(message)
+        detail = f"{change.table} {change.date_key} v{change.version} → {where}"
+        return self._log(message, "synced", detail, rows, started)
+
+    def _progress(self, reader: pa.RecordBatchReader, total: int, label: str) -> Iterator[Any]:
+        """`reader`'s batches, with a Rich progress bar when the sync is big."""
+        show = total >= self.progress_rows and self.console.is_terminal
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=self.console, transient=True, disable=not show) as bar:
+            task = bar.add_task(label, total=total)
+            for batch in reader:
+                yield batch
+                bar.advance(task, batch.num_rows)
+
+    def sync(self, change: GoldChange) -> tuple[int, str]:
+        """Merge the announced day of the table version into the warehouse; (rows, where)."""
+        from strata.pipelines import get_pipeline
+        from strata.sinks import open_warehouse
+
+        try:
+            model = get_pipeline(change.pipeline).models()[change.table]
+        except KeyError as exc:
+            raise MalformedMessage(f"{change.pipeline} has no table {change.table!r}") from exc
+        if "date_key" not in model.partition_by:
+            raise MalformedMessage(f"{model.qualified_name} is not partitioned by date_key")
+        table = DeltaTableIO(open_lake(self.settings), model.table_path)
+        dataset = table.dataset(change.version)
+        if dataset is None:
+            raise StrataError(f"{model.qualified_name} does not exist in {self.settings.lake}")
+        day = ds.field("date_key") == change.date_key
+        scanner = dataset.scanner(filter=day, batch_size=self.batch_rows, use_threads=False)
+        total = dataset.count_rows(filter=day)
+        label = f"sync {change.table} {change.date_key}"
+        rows = pa.RecordBatchReader.from_batches(
+            scanner.projected_schema, self._progress(scanner.to_reader(), total, label)
+        )
+        target = self.target_for(change.pipeline)
+        with open_warehouse(target.url.url, schema=target.schema) as warehouse:
+            result = warehouse.load(change.table, rows, mode="merge", key=list(model.unique_key))
+        parts = [target.url.database, target.schema, change.table]
+        return result.rows, ".".join(p for p in parts if p)
+
+    def _release_later(self, message: Message) -> None:
+        """Back off: visible again after retry_delay x 2^(receives - 1), capped."""
+        delay = min(self.retry_delay * 2 ** max(message.receive_count - 1, 0), 900)
+        with suppress(StrataError):  # the visibility timeout brings it back anyway
+            self.queue.extend(message, int(delay))
+
+    def _log(
+        self, message: Message, status: str, detail: str, rows: int, started: float
+    ) -> Handled:
+        seconds = time.perf_counter() - started
+        colour = {"synced": "green", "retry": "yellow", "malformed": "red"}[status]
+        self.console.print(
+            f"[{colour}]{status}[/] message {message.id} (receive {message.receive_count}): "
+            f"{detail}" + (f" — {rows:,} rows in {seconds:.2f}s" if status == "synced" else ""),
+            highlight=False,
+            markup=True,
+        )
+        return Handled(message.id, status, detail, rows, seconds)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop` (the current message finishes) while the worker runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[signal.Signals, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
