@@ -165,6 +165,12 @@ def _explain(pipeline: str, settings: Settings, engine: str | None) -> None:
         raise ConfigError(f"step(s) {', '.join(blocked)} of {pipeline} cannot run on {where}")
 
 
+def _has_worker(pipeline: str) -> bool:
+    from strata.pipelines import get_pipeline
+
+    return hasattr(get_pipeline(pipeline).module, "worker_setup")
+
+
 def _models(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for step in metrics.values():
@@ -191,6 +197,9 @@ def demo(
             name, settings=settings, console=err, show_progress=not quiet and sys.stderr.isatty()
         )
         summary.append(record)
+        if record.status != "failed" and _has_worker(name):
+            err.print(f"[bold]running the {name} worker[/] (the on-premise side) …")
+            _run_worker(name, settings, once=True, wait=1)
     out.print(render.demo_table(summary))
     failed = [r for r in summary if r.status == "failed"]
     for record in failed:
@@ -198,6 +207,7 @@ def demo(
     out.print(f"lake: {settings.lake} — try:")
     out.print('  strata query "SELECT * FROM smartsensor.regional_daily LIMIT 5"')
     out.print('  strata query "SELECT * FROM retail_marts.sales_team_data_mart LIMIT 5"')
+    out.print('  strata query "SELECT * FROM weather_sales.fact_daily_sales_weather LIMIT 5"')
     out.print("  strata query -f src/strata/pipelines/shopease/queries/top_products.sql")
     if failed:
         raise typer.Exit(1)
@@ -379,6 +389,11 @@ def worker(
 ) -> None:
     """The on-premise worker: pull gold-change messages from the pipeline's queue and merge
     each announced day into its warehouse (until SIGTERM, or with --once until empty)."""
+    _run_worker(pipeline, _settings(lake, env), once=once, wait=wait)
+
+
+def _run_worker(pipeline: str, settings: Settings, *, once: bool, wait: int) -> int:
+    """Run the pipeline's worker; returns how many messages it synced."""
     from strata.pipelines import get_pipeline
     from strata.worker import Worker
 
@@ -386,9 +401,7 @@ def worker(
     hook = getattr(spec.module, "worker_setup", None)
     if hook is None:
         raise ConfigError(f"pipeline {pipeline} does not announce gold changes on a queue")
-    settings = _settings(lake, env)
-    options = spec.options(settings.pipeline_options(pipeline))
-    setup = hook(settings, options)
+    setup = hook(settings, spec.options(settings.pipeline_options(pipeline)))
     err.print(f"worker: {pipeline}, queue {setup.queue_label}, lake {settings.lake}")
     with setup.open_queue() as queue:
         stats = Worker(
@@ -404,6 +417,7 @@ def worker(
         f"worker stopped: {stats.count('synced')} synced, {stats.count('retry')} to retry, "
         f"{stats.count('malformed')} malformed"
     )
+    return stats.count("synced")
 
 
 def main() -> None:
