@@ -25,6 +25,7 @@ from strata.lake.delta import DeltaTableIO
 from strata.pipelines import get_pipeline, pipeline_names
 from strata.pipelines.retail_marts import generate as retail
 from strata.pipelines.shopease.generate import apply_changes, generate
+from strata.pipelines.totesys import generate as totes
 from strata.pipelines.weather_sales import generate as weather
 from strata.session import open_lake, run_pipeline
 from strata.testing import assert_same_rows
@@ -121,6 +122,31 @@ def retail_marts(request: pytest.FixtureRequest) -> Scenario:
     return Scenario(settings, first, change)
 
 
+def totesys(request: pytest.FixtureRequest) -> Scenario:
+    url = request.getfixturevalue("pg_url")
+    totes.generate(url, sales_orders=1500)
+
+    def settings(folder: Path) -> Settings:
+        config = folder / "strata.toml"
+        folder.mkdir(parents=True, exist_ok=True)
+        config.touch()
+        options = {"source_url": url, "warehouse_url": url, "warehouse_schema": "star"}
+        return load_settings(
+            profile="dev",
+            config_file=config,
+            dotenv=None,
+            lake=str(folder / "lake"),
+            state_dir=str(folder / "state"),
+            pipelines={"totesys": options},
+        )
+
+    def change(s: Settings) -> None:
+        totes.simulate(url, changes=60, seed=3)
+        run_whole("totesys", s)
+
+    return Scenario(settings, lambda s: run_whole("totesys", s), change)
+
+
 def weather_sales(request: pytest.FixtureRequest) -> Scenario:
     source = Path(str(request.getfixturevalue("tmp_path"))) / "weather_sales_source"
     weather.generate(source, days=3, end=date(2024, 7, 3), rows_per_day=3000)
@@ -149,6 +175,7 @@ SCENARIOS: dict[str, Callable[[pytest.FixtureRequest], Scenario]] = {
     "retail_marts": retail_marts,
     "smartsensor": smartsensor,
     "shopease": shopease,
+    "totesys": totesys,
     "weather_sales": weather_sales,
 }
 

@@ -261,13 +261,45 @@ def generate(
         console=err,
         **extra,
     )
-    table = Table(title=f"{pipeline} source: {url}", title_justify="left")
+    _print_rows(f"{pipeline} source: {url}", result.rows, f"generated in {result.seconds:.1f} s")
+
+
+def _print_rows(title: str, rows: dict[str, int], footer: str) -> None:
+    table = Table(title=title, title_justify="left")
     table.add_column("table")
     table.add_column("rows", justify="right")
-    for name, rows in result.rows.items():
-        table.add_row(name, f"{rows:,}")
+    for name, count in rows.items():
+        table.add_row(name, f"{count:,}")
     out.print(table)
-    out.print(f"generated in {result.seconds:.1f} s")
+    out.print(footer)
+
+
+@app.command()
+def simulate(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline whose source to change.")],
+    changes: Annotated[int, typer.Option(help="Row changes (inserts and updates).")] = 100,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Source database URL (default: the pipeline's source_url setting)."),
+    ] = None,
+    lake: LakeOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Change a pipeline's sample source: inserts and updates with newer timestamps, to
+    exercise incremental runs."""
+    from strata.pipelines import get_pipeline
+    from strata.secrets import resolve as resolve_secret
+
+    spec = get_pipeline(pipeline)
+    hook = getattr(spec.module, "simulate_source", None)
+    if hook is None:
+        raise ConfigError(f"pipeline {pipeline} has no source simulator")
+    settings = _settings(lake, env)
+    options = spec.options(settings.pipeline_options(pipeline))
+    url, result = hook(
+        settings, options, changes=changes, source=resolve_secret(source) if source else None
+    )
+    _print_rows(f"{pipeline} changes: {url}", result.rows, f"simulated in {result.seconds:.1f} s")
 
 
 secrets_app = typer.Typer(help="Encrypt values for settings (fernet: references).")

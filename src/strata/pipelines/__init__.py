@@ -24,6 +24,7 @@ _REGISTRY: dict[str, str] = {
     "shopease": "strata.pipelines.shopease.pipeline",
     "retail_marts": "strata.pipelines.retail_marts.pipeline",
     "smartsensor": "strata.pipelines.smartsensor.pipeline",
+    "totesys": "strata.pipelines.totesys.pipeline",
     "weather_sales": "strata.pipelines.weather_sales.pipeline",
 }
 
