@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from strata.errors import ConfigError, unknown_name
 
@@ -52,6 +52,16 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = None
     aws_region: str = "eu-central-1"
     pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Failure alert channels (`[[profiles.<env>.alerts]]`, see strata.alerts).
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("alerts")
+    @classmethod
+    def _known_alert_channels(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from strata.alerts import parse_channels
+
+        parse_channels(value)
+        return value
 
     def pipeline_options(self, name: str) -> dict[str, Any]:
         """The options of one pipeline (profile values, then env overrides)."""

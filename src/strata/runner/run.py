@@ -62,6 +62,8 @@ class Runner:
             finally:
                 ctx.close()
                 record.ended_at = time.time()
+                if record.status == "failed":
+                    self._alert(ctx, record)
                 self.store.finish_run(record)
                 self._report(ctx, record)
                 self.store.prune(ctx.settings.log_retention_days)
@@ -153,6 +155,29 @@ class Runner:
                 error,
             )
         )
+
+    def _alert(self, ctx: RunContext, record: RunRecord) -> None:
+        """Tell the profile's alert channels; what each did goes into the run's metrics."""
+        if not ctx.settings.alerts:
+            return
+        from strata.alerts import Alert, parse_channels, send_alert
+
+        alert = Alert(
+            pipeline=record.pipeline,
+            run_id=record.run_id,
+            step=record.metrics.get("failed_step"),
+            error=record.error or "unknown error",
+            profile=record.profile or ctx.settings.profile,
+            report=ctx.lake.table_uri(f"_runs/{record.pipeline}/{record.run_id}.json"),
+            started_at=record.started_at,
+        )
+        try:
+            channels = parse_channels(ctx.settings.alerts)
+            deliveries = send_alert(alert, channels, aws_endpoint_url=ctx.settings.aws_endpoint_url)
+        except Exception:  # never let alerting replace the run's own failure
+            log.exception("alerts for run %s could not be sent", record.run_id)
+            return
+        record.metrics["alerts"] = [d.to_dict() for d in deliveries]
 
     def _report(self, ctx: RunContext, record: RunRecord) -> None:
         """A JSON run report in the lake (`_runs/<pipeline>/<run_id>.json`) for people and tools."""

@@ -1,0 +1,215 @@
+"""Failure alerts on a local HTTP receiver, a local SMTP server, moto SNS and the log."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from strata.alerts import Alert, parse_channels, send_alert
+from strata.config import Settings, load_settings
+from strata.errors import ConfigError, SourceError
+from strata.lake.storage import Lake
+from strata.runner import Pipeline, Retry, RunContext, Runner, RunStore, Step, new_run_id
+from strata.session import run_pipeline
+from tests.conftest import free_port
+
+
+class Receiver:
+    """An HTTP endpoint on 127.0.0.1 keeping every JSON body POSTed to it; answers `statuses`
+    in turn (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.statuses = list(statuses or [])
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                outer.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def sns_topic(aws_env: str) -> Iterator[tuple[str, str]]:
+    import boto3
+
+    sns = boto3.client("sns", endpoint_url=aws_env, region_name="eu-central-1")
+    sqs = boto3.client("sqs", endpoint_url=aws_env, region_name="eu-central-1")
+    topic = sns.create_topic(Name=f"alerts-{random.randrange(10**6)}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"alerts-{random.randrange(10**6)}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"])
+    yield topic, queue
+
+
+def published(aws_env: str, queue: str) -> list[dict[str, Any]]:
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=aws_env, region_name="eu-central-1")
+    answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+
+ALERT = Alert(
+    pipeline="totesys",
+    run_id="20260101T000000Z-abc123",
+    step="load",
+    error="DatabaseUnavailable: warehouse refused the connection",
+    profile="prod",
+    report="/lake/_runs/totesys/20260101T000000Z-abc123.json",
+    started_at=0.0,
+)
+
+
+def test_every_channel_gets_the_alert(
+    receiver: Receiver,
+    smtp: tuple[Inbox, int],
+    sns_topic: tuple[str, str],
+    aws_env: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    inbox, port = smtp
+    topic, queue = sns_topic
+    channels = parse_channels(
+        [
+            {"type": "log"},
+            {"type": "webhook", "url": receiver.url},
+            {"type": "email", "host": "127.0.0.1", "port": port, "sender": "s@x", "to": ["t@x"]},
+            {"type": "sns", "topic_arn": topic},
+        ]
+    )
+    deliveries = send_alert(ALERT, channels, aws_endpoint_url=aws_env)
+    assert [d.ok for d in deliveries] == [True] * 4, deliveries
+    slack = receiver.bodies[0]
+    assert slack["run_id"] == ALERT.run_id and slack["step"] == "load"
+    assert slack["blocks"][0]["type"] == "header" and "totesys failed" in slack["text"]
+    mail = inbox.messages[0]
+    assert "totesys failed at step load" in mail["Subject"]
+    assert ALERT.report in mail.get_payload() and ALERT.run_id in mail.get_payload()
+    note = published(aws_env, queue)[0]
+    assert "DatabaseUnavailable" in note["Message"] and note["Subject"] == ALERT.subject
+    assert any("Where to look" in r.getMessage() for r in caplog.records)
+
+
+def test_a_broken_channel_does_not_silence_the_others(receiver: Receiver) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/nobody"
+    flaky = Receiver(statuses=[500])  # first POST fails, the retry succeeds
+    try:
+        channels = parse_channels(
+            [
+                {"type": "webhook", "url": dead, "attempts": 2, "timeout": 1},
+                {"type": "webhook", "url": flaky.url},
+                {"type": "webhook", "url": receiver.url},
+            ]
+        )
+        deliveries = send_alert(ALERT, channels)
+    finally:
+        flaky.close()
+    assert [d.ok for d in deliveries] == [False, True, True]
+    assert "after 2 attempts" in deliveries[0].detail
+    assert len(flaky.bodies) == 2 and len(receiver.bodies) == 1
+
+
+def test_bad_alert_settings_name_the_entry() -> None:
+    with pytest.raises(ConfigError, match=r"alerts\[1\] \(email\): to"):
+        load_settings(alerts=[{"type": "log"}, {"type": "email", "host": "h", "sender": "s"}])
+    with pytest.raises(ConfigError, match=r"alerts\[0\]"):
+        parse_channels([{"type": "pager"}])
+
+
+def test_a_failed_run_alerts_with_pipeline_run_step_error_and_report(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    settings = Settings(
+        lake=str(tmp_path / "lake"),
+        state_dir=str(tmp_path / "state"),
+        alerts=[{"type": "webhook", "url": receiver.url}],
+    )
+
+    def broken(ctx: RunContext) -> None:
+        raise SourceError("the API answered 503 three times")
+
+    pipeline = Pipeline(
+        name="demo",
+        steps=[
+            Step("fetch", broken, retry=(Retry(errors=(SourceError,), interval=0, max_attempts=2),))
+        ],
+    )
+    run_id = new_run_id()
+    ctx = RunContext(run_id=run_id, pipeline="demo", settings=settings, lake=Lake(settings.lake))
+    record = Runner(RunStore(settings.state_path), sleep=lambda _: None).run(pipeline, ctx)
+    assert record.status == "failed"
+    body = receiver.bodies[0]
+    assert (body["pipeline"], body["run_id"], body["step"]) == ("demo", run_id, "fetch")
+    assert "503 three times" in body["error"] and body["report"].endswith(f"{run_id}.json")
+    assert len(receiver.bodies) == 1  # after the retries, once
+    assert record.metrics["alerts"] == [{"channel": "webhook", "ok": True, "detail": "HTTP 200"}]
+
+
+def test_wrong_credentials_alert_without_the_password_and_load_nothing(
+    tmp_path: Path, receiver: Receiver, pg_url: str
+) -> None:
+    secret = "s3cr3t-Pa55"
+    wrong = pg_url.replace("postgres@", f"nobody:{secret}@")
+    config = tmp_path / "strata.toml"
+    config.touch()
+    settings = load_settings(
+        profile="dev",
+        config_file=config,
+        dotenv=None,
+        lake=str(tmp_path / "lake"),
+        state_dir=str(tmp_path / "state"),
+        alerts=[{"type": "webhook", "url": receiver.url}],
+        pipelines={"totesys": {"source_url": wrong, "connect_attempts": 1}},
+    )
+    record = run_pipeline("totesys", settings=settings)
+    assert record.status == "failed" and record.metrics["failed_step"] == "ingest"
+    text = json.dumps(receiver.bodies)
+    assert "nobody" in text and secret not in text
+    assert not (Path(settings.lake) / "bronze").exists()  # nothing loaded
