@@ -41,7 +41,9 @@ class Settings(BaseModel):
     # (e.g. {"spark.executor.memory" = "4g"}), for `--engine spark` and the Glue job scripts.
     spark_master: str = ""
     spark_conf: dict[str, str] = Field(default_factory=dict)
+    # The default schedule of every pipeline, and per-pipeline ones (strata.runner.schedule).
     schedule: str | None = None
+    schedules: dict[str, str] = Field(default_factory=dict)
     log_retention_days: int = Field(7, ge=1)
     data_retention_days: int = Field(90, ge=1)
     checkpoint_store: str = "lake"
@@ -54,6 +56,15 @@ class Settings(BaseModel):
     pipelines: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Failure alert channels (`[[profiles.<env>.alerts]]`, see strata.alerts).
     alerts: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("schedule", "schedules")
+    @classmethod
+    def _valid_schedules(cls, value: str | dict[str, str] | None) -> Any:
+        from strata.runner.schedule import parse_schedule
+
+        for expression in value.values() if isinstance(value, dict) else [value or ""]:
+            parse_schedule(expression)
+        return value
 
     @field_validator("alerts")
     @classmethod

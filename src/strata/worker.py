@@ -18,11 +18,10 @@ dead-letter queue, as it does with a malformed message. A redelivered message ch
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -37,6 +36,7 @@ from strata.db import DatabaseUrl
 from strata.errors import StrataError
 from strata.lake.delta import DeltaTableIO
 from strata.queues import Message, Queue, keep_visible
+from strata.runner.signals import stop_on_signals
 from strata.session import open_lake
 
 
@@ -147,7 +147,7 @@ class Worker:
 
     def run(self, *, once: bool = False) -> WorkerStats:
         """Handle messages until stopped (or, with `once`, until the queue is empty)."""
-        with _stop_on_signals(self.stop):
+        with stop_on_signals(self.stop):
             while not self.stop.is_set():
                 messages = self.queue.receive(
                     max_messages=1,
@@ -238,23 +238,3 @@ class Worker:
             markup=True,
         )
         return Handled(message.id, status, detail, rows, seconds)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT set `stop` (the current message finishes) while the worker runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[signal.Signals, Any] = {}
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous[sig] = signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

@@ -452,6 +452,39 @@ def _run_worker(pipeline: str, settings: Settings, *, once: bool, wait: int) -> 
     return stats.count("synced")
 
 
+@app.command()
+def schedule(
+    pipeline: Annotated[
+        list[str] | None, typer.Option("--pipeline", "-p", help="Only these pipelines.")
+    ] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="Show what is scheduled and when, then exit.")
+    ] = False,
+    lake: LakeOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Run pipelines in the foreground on the profile's schedules, one at a time, never two
+    runs of one pipeline at once; SIGTERM lets the current run finish, then stops."""
+    import threading
+
+    from strata.runner.schedule import Scheduler
+
+    settings = _settings(lake, env)
+    scheduler = Scheduler(settings, pipeline or None, console=err)
+    table = Table(title=f"schedules of profile {settings.profile}", title_justify="left")
+    for column in ("pipeline", "schedule", "next run (UTC)"):
+        table.add_column(column)
+    for entry in scheduler.plan:
+        table.add_row(entry.pipeline, entry.expression, f"{entry.due:%Y-%m-%d %H:%M:%S}")
+    out.print(table)
+    if list_only:
+        return
+    outcomes = scheduler.run_forever(threading.Event())
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("succeeded", "partial")}
+    counts |= {s: sum(o.status == s for o in outcomes) for s in ("failed", "skipped")}
+    err.print("scheduler stopped: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
 def main() -> None:
     """Entry point: one clear line per error, the traceback only with --debug."""
     try:
