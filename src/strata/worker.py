@@ -2,17 +2,19 @@
 
 The cloud side announces each changed gold day on a queue (`{"layer": "GOLD", "pipeline",
 "table", "date_key", "version"}`); the worker, inside the private network, long-polls the
-queue and merges that day of that Delta table version into the warehouse. Nothing connects into
-the premises.
+queue and replaces that day of that Delta table version in the warehouse. Nothing connects
+into the premises.
 
 Per message: parse and check it; read the table at the announced version, only the announced
-day; merge into the warehouse table by the model's unique key in one transaction (new gold
-columns are added to the table first, existing rows kept); delete the message only after the
-commit. While a sync runs, a heartbeat extends the message's visibility, so a long sync is
-not handed to a second worker. A failure (database down, table unreadable) releases the
-message for a later retry with backoff; after `max_receives` receives the queue moves it to the
-dead-letter queue, as it does with a malformed message. A redelivered message changes nothing
-(merge by key). SIGTERM or SIGINT finish the current message, then the worker exits.
+day; replace that day in the warehouse table in one transaction — DELETE of the day's rows,
+then a bulk load (binary COPY on PostgreSQL) — so the day equals gold's, rows gold dropped
+included (new gold columns are added to the table first, existing rows kept; the table's
+primary key is the model's unique key); delete the message only after the commit. While a
+sync runs, a heartbeat extends the message's visibility, so a long sync is not handed to a
+second worker. A failure (database down, table unreadable) releases the message for a later
+retry with backoff; after `max_receives` receives the queue moves it to the dead-letter queue,
+as it does with a malformed message. A redelivered message changes nothing (the day is
+replaced, not appended). SIGTERM or SIGINT finish the current message, then the worker exits.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class WorkerSetup:
 
 
 class Worker:
-    """Pulls gold-change messages from `queue` and merges them into the warehouse."""
+    """Pulls gold-change messages from `queue` and replaces the announced days in the warehouse."""
 
     def __init__(
         self,
@@ -216,7 +218,13 @@ class Worker:
         )
         target = self.target_for(change.pipeline)
         with open_warehouse(target.url.url, schema=target.schema) as warehouse:
-            result = warehouse.load(change.table, rows, mode="merge", key=list(model.unique_key))
+            result = warehouse.load(
+                change.table,
+                rows,
+                mode="replace",
+                key=list(model.unique_key),
+                where={"date_key": change.date_key},
+            )
         parts = [target.url.database, target.schema, change.table]
         return result.rows, ".".join(p for p in parts if p)
 

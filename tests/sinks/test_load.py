@@ -196,6 +196,29 @@ def test_replace_swaps_the_contents(wh: Warehouse) -> None:
     assert rows(wh, "t") == [{"id": 3, "v": "C", "old": None}, {"id": 9, "v": "i", "old": None}]
 
 
+def test_replace_where_swaps_only_that_slice(wh: Warehouse) -> None:
+    day1, day2 = dt.date(2024, 7, 1), dt.date(2024, 7, 2)
+    first = pa.table({"day": [day1, day1, day2], "id": [1, 2, 3], "v": ["a", "b", "c"]})
+    wh.load("t", first, key=["day", "id"])
+    # Day 2 again: one row changed, one new, none removed from day 1.
+    again = pa.table({"day": [day2, day2], "id": [3, 4], "v": ["C", "d"]})
+    result = wh.load("t", again, mode="replace", where={"day": day2})
+    assert (result.rows, result.inserted) == (2, 2)
+    assert sorted((r["id"], r["v"]) for r in rows(wh, "t")) == [
+        (1, "a"),
+        (2, "b"),
+        (3, "C"),
+        (4, "d"),
+    ]
+    # A slice that shrank: its rows that are gone disappear (a merge would keep them).
+    wh.load(
+        "t", pa.table({"day": [day1], "id": [1], "v": ["A"]}), mode="replace", where={"day": day1}
+    )
+    assert sorted(r["id"] for r in rows(wh, "t")) == [1, 3, 4]
+    with pytest.raises(ConfigError, match="where= only applies"):
+        wh.load("t", again, mode="merge", key=["day", "id"], where={"day": day2})
+
+
 def test_empty_data_creates_the_table(wh: Warehouse) -> None:
     empty = pa.table({"id": pa.array([], pa.int64()), "v": pa.array([], pa.string())})
     result = wh.load("empty", empty, key=["id"])

@@ -26,13 +26,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Literal, get_args
 
 import pyarrow as pa
+from sqlglot import exp as sql_exp
 
 from strata.db.urls import DatabaseUrl, redact
 from strata.errors import ConfigError, DatabaseUnavailable, StrataError, WarehouseError
@@ -173,6 +174,9 @@ class Dialect(ABC):
         return None
 
 
+_SQLGLOT = {"postgresql": "postgres", "mysql": "mysql", "duckdb": "duckdb"}
+
+
 def plan_schema(
     table: str,
     dialect: Dialect,
@@ -289,11 +293,15 @@ class Warehouse(ABC):
         mode: Mode = "merge",
         key: Sequence[str] = (),
         schema: str | None = None,
+        where: Mapping[str, Any] | None = None,
     ) -> LoadResult:
         """Load `data` into `table` (created or evolved as needed); all or nothing.
 
         mode "append" inserts the rows, "replace" makes them the table's whole content, and
         "merge" upserts them by `key` (required), the last row winning for a repeated key.
+        "replace" with `where` ({column: value}) replaces only that slice: the rows matching
+        every pair are deleted and `data` inserted, in one transaction (a day of a
+        partitioned table, say; rows gone from the slice disappear, which a merge never does).
         `key` also becomes the primary key of a table this load creates. `schema` overrides the
         warehouse's namespace (created if missing).
         """
@@ -303,13 +311,15 @@ class Warehouse(ABC):
             raise ConfigError(f"unknown load mode {mode!r} (choices: {', '.join(MODES)})")
         if mode == "merge" and not keys:
             raise ConfigError(f"merge into {table!r} needs key=[...] (the upsert key)")
+        if where and mode != "replace":
+            raise ConfigError(f"where= only applies to mode 'replace', not {mode!r}")
         ref = self._ref(table, schema)
         try:
             source = NormalizedData(data)
         except UnsupportedType as exc:
             raise WarehouseError(ref.label, str(exc)) from exc
         try:
-            inserted, updated, added = self._load(ref, source, mode, keys)
+            inserted, updated, added = self._load(ref, source, mode, keys, dict(where or {}))
         except Exception as exc:
             raise self._failure(ref, source, exc) from exc
         elapsed = time.perf_counter() - started
@@ -357,7 +367,12 @@ class Warehouse(ABC):
         return TableRef(namespace, table)
 
     def _load(
-        self, ref: TableRef, source: NormalizedData, mode: str, key: list[str]
+        self,
+        ref: TableRef,
+        source: NormalizedData,
+        mode: str,
+        key: list[str],
+        where: dict[str, Any],
     ) -> tuple[int | None, int | None, list[str]]:
         """Steps 2-4 of the module docstring (or a direct load); rolls back on any failure."""
         stage: str | None = None
@@ -369,7 +384,7 @@ class Warehouse(ABC):
             existing = self._describe(ref)
             plan = plan_schema(ref.label, self.dialect, source.data_schema, existing, key, mode)
             if self.transactional_ddl and self._loads_directly(plan, source, mode):
-                inserted, updated = self._load_directly(ref, source, plan, mode)
+                inserted, updated = self._load_directly(ref, source, plan, mode, where)
             else:
                 stage = self._stage(ref, source)
                 self._check_stage(ref, stage, plan)
@@ -379,7 +394,7 @@ class Warehouse(ABC):
                     self._begin()
                 else:
                     self._apply_schema(ref, plan)
-                inserted, updated = self._write(ref, stage, plan, mode, source.rows)
+                inserted, updated = self._write(ref, stage, plan, mode, source.rows, where)
                 self._drop_stage(stage)
             self._commit()
         except BaseException:
@@ -392,7 +407,12 @@ class Warehouse(ABC):
         return False
 
     def _load_directly(
-        self, ref: TableRef, source: NormalizedData, plan: SchemaPlan, mode: str
+        self,
+        ref: TableRef,
+        source: NormalizedData,
+        plan: SchemaPlan,
+        mode: str,
+        where: dict[str, Any],
     ) -> tuple[int | None, int | None]:
         """Apply `plan` and bulk-load `source` straight into the target, inside the load's
         transaction (committed by the caller), refusing NULL keys as :meth:`_check_stage` does
@@ -443,14 +463,34 @@ class Warehouse(ABC):
         return ""
 
     def _write(
-        self, ref: TableRef, stage: str, plan: SchemaPlan, mode: str, rows: int
+        self,
+        ref: TableRef,
+        stage: str,
+        plan: SchemaPlan,
+        mode: str,
+        rows: int,
+        where: dict[str, Any],
     ) -> tuple[int | None, int | None]:
         if mode == "merge":
             return self._merge(ref, stage, plan)
-        if mode == "replace":
-            self._execute(f"DELETE FROM {self.dialect.table(ref)}")
+        if mode == "replace" and not plan.create:
+            self._execute(self._delete_sql(ref, where))
         self._execute(self._insert_sql(ref, stage, plan))
         return rows, 0
+
+    def _delete_sql(self, ref: TableRef, where: dict[str, Any]) -> str:
+        """DELETE of the whole table, or of the slice `where` names (values as literals)."""
+        statement = f"DELETE FROM {self.dialect.table(ref)}"
+        if not where:
+            return statement
+        q, dialect = self.dialect.quote, _SQLGLOT.get(self.kind, self.kind)
+        tests = [
+            f"{q(self.dialect.fold(c))} IS NULL"
+            if v is None
+            else f"{q(self.dialect.fold(c))} = {sql_exp.convert(v).sql(dialect)}"
+            for c, v in where.items()
+        ]
+        return f"{statement} WHERE {' AND '.join(tests)}"
 
     def _insert_sql(
         self,

@@ -254,9 +254,15 @@ class PostgresWarehouse(Warehouse):
             ) from exc
 
     def _write(
-        self, ref: TableRef, stage: str, plan: SchemaPlan, mode: str, rows: int
+        self,
+        ref: TableRef,
+        stage: str,
+        plan: SchemaPlan,
+        mode: str,
+        rows: int,
+        where: dict[str, Any],
     ) -> tuple[int | None, int | None]:
-        outcome = super()._write(ref, stage, plan, mode, rows)
+        outcome = super()._write(ref, stage, plan, mode, rows, where)
         self._add_primary_key(ref, plan)
         return outcome
 
@@ -270,11 +276,16 @@ class PostgresWarehouse(Warehouse):
         return all(_copy_type(c.type, f.type) is not None for c, f in pairs)
 
     def _load_directly(
-        self, ref: TableRef, source: NormalizedData, plan: SchemaPlan, mode: str
+        self,
+        ref: TableRef,
+        source: NormalizedData,
+        plan: SchemaPlan,
+        mode: str,
+        where: dict[str, Any],
     ) -> tuple[int | None, int | None]:
         self._apply_schema(ref, plan)
         if mode == "replace" and not plan.create:
-            self._execute(f"DELETE FROM {self.dialect.table(ref)}")
+            self._execute(self._delete_sql(ref, where))
         self._copy(ref, self._copy_stream(ref, source, plan))
         self._add_primary_key(ref, plan)
         return source.rows, 0
