@@ -23,7 +23,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -40,6 +40,7 @@ from strata.lake.delta import DeltaTableIO
 from strata.queues import Message, Queue, keep_visible
 from strata.runner.signals import stop_on_signals
 from strata.session import open_lake
+from strata.sinks.base import Warehouse
 
 
 class MalformedMessage(StrataError):
@@ -146,10 +147,11 @@ class Worker:
         self.progress_rows = progress_rows
         self.stop = threading.Event()
         self.stats = WorkerStats()
+        self._open: dict[tuple[str, str | None], Warehouse] = {}
 
     def run(self, *, once: bool = False) -> WorkerStats:
         """Handle messages until stopped (or, with `once`, until the queue is empty)."""
-        with stop_on_signals(self.stop):
+        with stop_on_signals(self.stop), closing(self):
             while not self.stop.is_set():
                 messages = self.queue.receive(
                     max_messages=1,
@@ -180,6 +182,12 @@ class Worker:
         except StrataError as exc:
             self._release_later(message)
             return self._log(message, "retry", str(exc), 0, started)
+        except Exception as exc:  # a bug or a library surprise: keep the worker alive
+            self._release_later(message)
+            detail = (
+                f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
+            return self._log(message, "retry", detail, 0, started)
         self.queue.delete(message)
         detail = f"{change.table} {change.date_key} v{change.version} → {where}"
         return self._log(message, "synced", detail, rows, started)
@@ -197,7 +205,6 @@ class Worker:
     def sync(self, change: GoldChange) -> tuple[int, str]:
         """Merge the announced day of the table version into the warehouse; (rows, where)."""
         from strata.pipelines import get_pipeline
-        from strata.sinks import open_warehouse
 
         try:
             model = get_pipeline(change.pipeline).models()[change.table]
@@ -217,7 +224,8 @@ class Worker:
             scanner.projected_schema, self._progress(scanner.to_reader(), total, label)
         )
         target = self.target_for(change.pipeline)
-        with open_warehouse(target.url.url, schema=target.schema) as warehouse:
+        warehouse = self._warehouse(target)
+        try:
             result = warehouse.load(
                 change.table,
                 rows,
@@ -225,8 +233,33 @@ class Worker:
                 key=list(model.unique_key),
                 where={"date_key": change.date_key},
             )
+        except BaseException:
+            self._forget(target)  # reconnect next time: the connection may be broken
+            raise
         parts = [target.url.database, target.schema, change.table]
         return result.rows, ".".join(p for p in parts if p)
+
+    def _warehouse(self, target: Target) -> Warehouse:
+        """One open connection per target, kept between messages."""
+        from strata.sinks import open_warehouse
+
+        key = (target.url.url, target.schema)
+        if key not in self._open:
+            self._open[key] = open_warehouse(target.url.url, schema=target.schema)
+        return self._open[key]
+
+    def _forget(self, target: Target) -> None:
+        warehouse = self._open.pop((target.url.url, target.schema), None)
+        if warehouse is not None:
+            with suppress(Exception):
+                warehouse.close()
+
+    def close(self) -> None:
+        """Close the warehouse connections (`run` does it when it returns)."""
+        for warehouse in self._open.values():
+            with suppress(Exception):
+                warehouse.close()
+        self._open.clear()
 
     def _release_later(self, message: Message) -> None:
         """Back off: visible again after retry_delay x 2^(receives - 1), capped."""

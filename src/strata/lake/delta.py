@@ -192,7 +192,11 @@ class DeltaTableIO:
         if table is None:
             return None
         if version is not None:
-            table.load_as_version(version)
+            try:
+                table.load_as_version(version)
+            except (DeltaError, OSError) as exc:
+                reason = str(exc).splitlines()[0]
+                raise StorageError(f"{self.uri} has no version {version}: {reason}") from exc
         return self._dataset(table)
 
     def snapshot(self) -> tuple[ds.Dataset, int] | None:
