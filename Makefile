@@ -16,7 +16,7 @@ $(BIN)/uv:
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(STAMP): pyproject.toml uv.lock | $(BIN)/uv
-	$(BIN)/uv sync --frozen --inexact --extra aws --extra spark --group bench --quiet
+	$(BIN)/uv sync --frozen --inexact --compile-bytecode --extra aws --extra spark --group bench --quiet
 	@touch $(STAMP)
 
 install: $(STAMP)

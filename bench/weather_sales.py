@@ -211,7 +211,7 @@ def compare(args: argparse.Namespace) -> None:
     table = Table(title=f"gold → PostgreSQL, {want['rows']:,} rows ({args.days} days)")
     for column in ("side", "best wall s", "rows/s", "every run s"):
         table.add_column(column, justify="left" if column == "side" else "right")
-    for side, best in (("strata worker (merge)", strata), ("seed (pandas to_sql)", seed)):
+    for side, best in (("strata worker (day replace)", strata), ("seed (pandas to_sql)", seed)):
         runs = times["strata" if side.startswith("strata") else "seed"]
         table.add_row(side, f"{best:.2f}", f"{want['rows'] / best:,.0f}", ", ".join(map(str, runs)))
     table.caption = f"ratio (seed / strata) = {ratio:.1f}x — target >= 20x; both checked equal"
