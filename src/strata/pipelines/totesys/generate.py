@@ -17,8 +17,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlglot import exp
-
 from strata.db import DatabaseUrl, connect_postgres
 
 START = datetime(2022, 11, 3, 14, 20, 51, 563000)
@@ -126,10 +124,21 @@ class Generated:
 Row = tuple[Any, ...]
 
 
+def _literal(value: Any) -> str:
+    """A PostgreSQL literal for the generator's own values (fast: no parser involved)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _insert(table: str, columns: str, rows: Iterable[Row]) -> str:
-    values = ",\n".join(
-        "(" + ", ".join(exp.convert(v).sql("postgres") for v in row) + ")" for row in rows
-    )
+    values = ",\n".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
     return f"INSERT INTO {table} ({columns}) VALUES {values}"
 
 
@@ -431,7 +440,7 @@ def simulate(
         statements.append(
             f"UPDATE sales_order SET units_sold = {src.rng.randint(1000, 100_000)}, "
             f"unit_price = {_money(src.rng, 2.0, 4.0)}, "
-            f"last_updated = {exp.convert(src.tick()).sql('postgres')} "
+            f"last_updated = {_literal(src.tick())} "
             f"WHERE sales_order_id = {order_id}"
         )
     dimension_updates = {
@@ -444,7 +453,7 @@ def simulate(
         for row_id in src.rng.sample(range(1, counts[table] + 1), 2):
             statements.append(
                 f"UPDATE {table} SET {column} = {value(row_id)}, "
-                f"last_updated = {exp.convert(src.tick()).sql('postgres')} "
+                f"last_updated = {_literal(src.tick())} "
                 f"WHERE {key} = {row_id}"
             )
     _execute(url, statements)
