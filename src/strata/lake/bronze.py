@@ -366,6 +366,8 @@ def _write_files(
             current, rows = None, 0
         if current is None:
             file_name = f"{name}-{len(files):05d}.{fmt}"
+            if lake.is_local and "/" in name:  # a name may lay files out in sub-folders
+                lake.fs.create_dir(lake.path(f"{folder}/{file_name}").rsplit("/", 1)[0])
             out = lake.fs.open_output_stream(lake.path(f"{folder}/{file_name}"))
             current = (file_name, _BATCH_WRITERS[fmt](out, schema), out)
         current[1].write_batch(batch.cast(schema) if batch.schema != schema else batch)

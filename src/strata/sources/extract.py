@@ -51,8 +51,10 @@ def extract_to_bronze(
     run_id: str,
     full_refresh: bool = False,
     lookback_seconds: float = 0.0,
+    file_name: str | None = None,
 ) -> TableLoad:
-    """Extract one table (the rows after its checkpoint, minus a lookback) as a bronze load."""
+    """Extract one table (the rows after its checkpoint, minus a lookback) as a bronze load.
+    `file_name` names the load's files (default: the table; may hold `/` for sub-folders)."""
     after = None if full_refresh or spec.cursor is None else checkpoint(bronze)
     extract = source.extract(spec.name, spec.cursor, after, lookback_seconds)
     position = {
@@ -66,7 +68,7 @@ def extract_to_bronze(
 
     try:
         manifest = bronze.write_batches(
-            spec.name,
+            file_name or spec.name,
             extract.reader,
             fmt=fmt,
             run_id=run_id,

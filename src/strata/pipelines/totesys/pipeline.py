@@ -12,6 +12,7 @@ dim_date is built once, not rewritten every run.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -161,10 +162,17 @@ def _generate_if_empty(ctx: RunContext, options: Options, source: DatabaseSource
     return True
 
 
+def seed_key(table: str, moment: datetime) -> str:
+    """The seed's object key of an extract, `ingestion/YYYY/MM/DD/<table>/<HHMMSS>`: each
+    bronze load lays its files out this way (beside its manifest)."""
+    return f"ingestion/{moment:%Y/%m/%d}/{table}/{moment:%H%M%S}"
+
+
 def ingest(ctx: RunContext, options: Options) -> StepResult:
     """Every source table (discovered now) changed since its watermark, into bronze; a table
     with no change writes nothing."""
     url = source_url(ctx.settings, options)
+    started = datetime.now(UTC)
     metrics: dict[str, Any] = {}
     with DatabaseSource(
         url.url, schema=options.source_schema, batch_rows=options.batch_rows
@@ -185,6 +193,7 @@ def ingest(ctx: RunContext, options: Options) -> StepResult:
                     run_id=ctx.run_id,
                     full_refresh=ctx.full_refresh,
                     lookback_seconds=options.cursor_lookback_seconds,
+                    file_name=seed_key(table, started),
                 )
                 metrics[table] = load.to_dict()
                 bar.advance(bar.task_ids[0])
