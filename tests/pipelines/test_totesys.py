@@ -4,6 +4,7 @@ warehouse answers the same questions as the source."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,7 @@ def test_ingested_watermark_is_the_data_not_the_clock(
     assert manifest is not None
     # The watermark is max(last_updated) of the data, not the time of the upload.
     assert str(newest)[:19] in manifest.source_position["upto"].replace("T", " ")
+    # Laid out under the seed's key: ingestion/YYYY/MM/DD/<table>/HHMMSS.
+    assert re.fullmatch(
+        rf"ingestion/\d{{4}}/\d{{2}}/\d{{2}}/{table}/\d{{6}}-00000\.csv", manifest.files[0].name
+    )
