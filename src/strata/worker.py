@@ -23,7 +23,8 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, suppress
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -109,6 +110,20 @@ class WorkerStats:
 TargetFor = Callable[[str], Target]
 
 
+def _lanes(messages: list[Message]) -> list[list[Message]]:
+    """Messages grouped so that two about the same table and day share a lane (and keep
+    their order); anything unparsable gets a lane of its own."""
+    lanes: dict[Any, list[Message]] = {}
+    for message in messages:
+        try:
+            change = GoldChange.parse(message.body)
+            key: Any = (change.pipeline, change.table, change.date_key)
+        except MalformedMessage:
+            key = message.id
+        lanes.setdefault(key, []).append(message)
+    return list(lanes.values())
+
+
 @dataclass(frozen=True)
 class WorkerSetup:
     """What a pipeline tells `strata worker`: its queue and its warehouse."""
@@ -118,6 +133,7 @@ class WorkerSetup:
     target: Target
     visibility_timeout: int = 60
     batch_rows: int = 250_000
+    concurrency: int = 2
 
 
 class Worker:
@@ -135,6 +151,7 @@ class Worker:
         batch_rows: int = 250_000,
         retry_delay: float = 5.0,
         progress_rows: int = 200_000,
+        concurrency: int = 2,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -145,24 +162,37 @@ class Worker:
         self.batch_rows = batch_rows
         self.retry_delay = retry_delay
         self.progress_rows = progress_rows
+        self.concurrency = max(concurrency, 1)
         self.stop = threading.Event()
         self.stats = WorkerStats()
-        self._open: dict[tuple[str, str | None], Warehouse] = {}
+        self._open: dict[tuple[str, str | None, int], Warehouse] = {}
+        self._lock = threading.Lock()
+        self._bar = threading.Lock()
+        self._ddl = threading.Lock()
+        self._schemas: dict[tuple[str, str | None, str], pa.Schema] = {}
 
     def run(self, *, once: bool = False) -> WorkerStats:
-        """Handle messages until stopped (or, with `once`, until the queue is empty)."""
-        with stop_on_signals(self.stop), closing(self):
+        """Handle messages until stopped (or, with `once`, until the queue is empty): up to
+        `concurrency` at a time, messages about the same day one after the other, in order."""
+        with (
+            stop_on_signals(self.stop),
+            closing(self),
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool,
+        ):
             while not self.stop.is_set():
                 messages = self.queue.receive(
-                    max_messages=1,
+                    max_messages=self.concurrency,
                     wait_seconds=self.wait_seconds,
                     visibility_timeout=self.visibility_timeout,
                 )
                 if not messages and once:
                     break
-                for message in messages:
-                    self.stats.handled.append(self.handle(message))
+                for handled in pool.map(self._handle_lane, _lanes(messages)):
+                    self.stats.handled.extend(handled)
         return self.stats
+
+    def _handle_lane(self, messages: list[Message]) -> list[Handled]:
+        return [self.handle(message) for message in messages]
 
     def handle(self, message: Message) -> Handled:
         started = time.perf_counter()
@@ -194,13 +224,19 @@ class Worker:
 
     def _progress(self, reader: pa.RecordBatchReader, total: int, label: str) -> Iterator[Any]:
         """`reader`'s batches, with a Rich progress bar when the sync is big."""
+        # Rich shows one live display at a time: a concurrent sync goes without a bar.
         show = total >= self.progress_rows and self.console.is_terminal
+        show = show and self._bar.acquire(blocking=False)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=self.console, transient=True, disable=not show) as bar:
-            task = bar.add_task(label, total=total)
-            for batch in reader:
-                yield batch
-                bar.advance(task, batch.num_rows)
+        try:
+            with Progress(*columns, console=self.console, transient=True, disable=not show) as bar:
+                task = bar.add_task(label, total=total)
+                for batch in reader:
+                    yield batch
+                    bar.advance(task, batch.num_rows)
+        finally:
+            if show:
+                self._bar.release()
 
     def sync(self, change: GoldChange) -> tuple[int, str]:
         """Merge the announced day of the table version into the warehouse; (rows, where)."""
@@ -225,31 +261,44 @@ class Worker:
         )
         target = self.target_for(change.pipeline)
         warehouse = self._warehouse(target)
+        table_key = (target.url.url, target.schema, change.table)
+        # A load that may create or alter the table runs alone: two concurrent CREATE TABLE
+        # (or ADD COLUMN) statements for one table would collide.
+        exclusive = self._schemas.get(table_key) != rows.schema
         try:
-            result = warehouse.load(
-                change.table,
-                rows,
-                mode="replace",
-                key=list(model.unique_key),
-                where={"date_key": change.date_key},
-            )
+            with self._ddl if exclusive else nullcontext():
+                result = warehouse.load(
+                    change.table,
+                    rows,
+                    mode="replace",
+                    key=list(model.unique_key),
+                    where={"date_key": change.date_key},
+                )
         except BaseException:
             self._forget(target)  # reconnect next time: the connection may be broken
             raise
+        with self._lock:
+            self._schemas[table_key] = rows.schema
         parts = [target.url.database, target.schema, change.table]
         return result.rows, ".".join(p for p in parts if p)
 
     def _warehouse(self, target: Target) -> Warehouse:
-        """One open connection per target, kept between messages."""
+        """One open connection per target and sync thread, kept between messages."""
         from strata.sinks import open_warehouse
 
-        key = (target.url.url, target.schema)
-        if key not in self._open:
-            self._open[key] = open_warehouse(target.url.url, schema=target.schema)
-        return self._open[key]
+        key = (target.url.url, target.schema, threading.get_ident())
+        with self._lock:
+            warehouse = self._open.get(key)
+        if warehouse is None:
+            warehouse = open_warehouse(target.url.url, schema=target.schema)
+            with self._lock:
+                self._open[key] = warehouse
+        return warehouse
 
     def _forget(self, target: Target) -> None:
-        warehouse = self._open.pop((target.url.url, target.schema), None)
+        with self._lock:
+            key = (target.url.url, target.schema, threading.get_ident())
+            warehouse = self._open.pop(key, None)
         if warehouse is not None:
             with suppress(Exception):
                 warehouse.close()

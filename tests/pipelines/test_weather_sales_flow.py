@@ -69,9 +69,18 @@ def options(settings: Settings) -> ws.Options:
     return parsed
 
 
-def worker(settings: Settings, queue: Queue, url: str | None = None) -> Worker:
+def worker(
+    settings: Settings, queue: Queue, url: str | None = None, concurrency: int = 2
+) -> Worker:
     target = Target(DatabaseUrl.parse(url or options(settings).warehouse_url), "public")
-    return Worker(settings, queue, lambda _: target, wait_seconds=0, visibility_timeout=2)
+    return Worker(
+        settings,
+        queue,
+        lambda _: target,
+        wait_seconds=0,
+        visibility_timeout=2,
+        concurrency=concurrency,
+    )
 
 
 def gold(settings: Settings) -> pa.Table:
@@ -150,7 +159,7 @@ def test_a_worker_dying_before_or_after_the_commit_leaves_one_copy(
     with ws.queue(settings, options(settings)) as queue:
         monkeypatch.setattr(Worker, "sync", dies_after_commit)
         with pytest.raises(SystemExit):
-            worker(settings, queue).run(once=True)
+            worker(settings, queue, concurrency=1).run(once=True)
         monkeypatch.setattr(Worker, "sync", real_sync)
         assert warehouse_rows(pg_url).num_rows == 1500  # one day committed
         time.sleep(2.2)  # the dead worker's message becomes visible again
@@ -278,3 +287,17 @@ def test_weather_failures_keep_sales_flagged_until_a_later_run_fills_them(
     assert again.metrics["weather"]["fetched"] == len(failed)
     assert pc.all(gold(healthy)["has_weather"]).as_py()
     assert again.metrics["notify"]["messages"] >= 1
+
+
+def test_messages_about_one_day_stay_in_order_in_one_lane() -> None:
+    from strata.worker import _lanes
+
+    def message(n: int, day: str, version: int) -> Message:
+        body = {"layer": "GOLD", "pipeline": "weather_sales", "table": "t"}
+        body |= {"date_key": day, "version": version}
+        return Message(str(n), json.dumps(body), f"r{n}", 1, "g", {})
+
+    poison = Message("p", "not JSON", "rp", 1, "g", {})
+    first, second = message(1, "2024-07-01", 3), message(2, "2024-07-02", 3)
+    lanes = _lanes([first, second, message(3, "2024-07-01", 4), poison])
+    assert [[m.id for m in lane] for lane in lanes] == [["1", "3"], ["2"], ["p"]]

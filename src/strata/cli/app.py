@@ -444,6 +444,7 @@ def _run_worker(pipeline: str, settings: Settings, *, once: bool, wait: int) -> 
             wait_seconds=wait,
             visibility_timeout=setup.visibility_timeout,
             batch_rows=setup.batch_rows,
+            concurrency=setup.concurrency,
         ).run(once=once)
     err.print(
         f"worker stopped: {stats.count('synced')} synced, {stats.count('retry')} to retry, "

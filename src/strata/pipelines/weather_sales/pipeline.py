@@ -92,6 +92,7 @@ class Options(BaseModel):
     dead_letter_queue: str = "weather_sales_export_dlq.fifo"
     max_receives: int = Field(5, ge=1)
     visibility_timeout: int = Field(60, ge=1)
+    worker_concurrency: int = Field(2, ge=1)  # days the worker syncs at once
     warehouse_url: str = EMBEDDED
     warehouse_schema: str = "public"
     batch_rows: int = Field(250_000, ge=1_000)
@@ -406,6 +407,7 @@ def worker_setup(settings: Settings, options: BaseModel) -> WorkerSetup:
         target=Target(warehouse_url(settings, options), options.warehouse_schema),
         visibility_timeout=options.visibility_timeout,
         batch_rows=options.batch_rows,
+        concurrency=options.worker_concurrency,
     )
 
 
