@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from strata.apis.server import Faults, JsonBody, Query, RouteHandler, StubServer, error_body
+from strata.apis.server import (
+    Faults,
+    JsonBody,
+    Query,
+    RouteHandler,
+    StubServer,
+    error_body,
+    serve_in_foreground,
+)
 from strata.errors import ConfigError
 
 __all__ = [
@@ -450,19 +458,11 @@ def serve_forever(
 
     ``stop_event`` lets an embedding caller (or a test) end it without a signal.
     """
-    stop_event = stop_event or threading.Event()
-    with open_meteo_server(host, port, faults) as server:
-        example = (
-            f"{server.url}{ARCHIVE_PATH}?latitude=52.52&longitude=13.41"
-            f"&start_date=2024-01-01&end_date=2024-01-07&daily={','.join(DAILY_VARIABLES)}"
-            "&timezone=UTC"
-        )
-        print(f"Open-Meteo archive stub listening on {server.url}", flush=True)
-        print(f"  try: {example}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
-        try:
-            # Wake periodically so Ctrl-C is handled promptly on every platform.
-            while not stop_event.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            print("stopped", flush=True)
+    example = (
+        f"{ARCHIVE_PATH}?latitude=52.52&longitude=13.41"
+        f"&start_date=2024-01-01&end_date=2024-01-07&daily={','.join(DAILY_VARIABLES)}"
+        "&timezone=UTC"
+    )
+    serve_in_foreground(
+        open_meteo_server(host, port, faults), "Open-Meteo archive stub", example, stop_event
+    )

@@ -40,7 +40,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from strata.apis.server import Faults, JsonBody, Query, RouteHandler, StubServer
+from strata.apis.server import (
+    Faults,
+    JsonBody,
+    Query,
+    RouteHandler,
+    StubServer,
+    serve_in_foreground,
+)
 from strata.errors import ConfigError
 
 __all__ = [
@@ -460,18 +467,10 @@ def serve_forever(
 
     ``stop_event`` lets an embedding caller (or a test) end it without a signal.
     """
-    stop_event = stop_event or threading.Event()
-    with openweather_server(host, port, faults) as server:
-        example = (
-            f"{server.url}{WEATHER_PATH}?lat=13.725&lon=100.52&appid=any-key&units=metric"
-            "&date=2026-01-10"
-        )
-        print(f"OpenWeatherMap current-weather stub listening on {server.url}", flush=True)
-        print(f"  try: {example}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
-        try:
-            # Wake periodically so Ctrl-C is handled promptly on every platform.
-            while not stop_event.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            print("stopped", flush=True)
+    example = f"{WEATHER_PATH}?lat=13.725&lon=100.52&appid=any-key&units=metric&date=2026-01-10"
+    serve_in_foreground(
+        openweather_server(host, port, faults),
+        "OpenWeatherMap current-weather stub",
+        example,
+        stop_event,
+    )

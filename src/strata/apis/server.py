@@ -386,3 +386,21 @@ def _check_loopback(host: str) -> None:
     if not loopback or ":" in host:
         # IPv6 is refused too: ThreadingHTTPServer binds an AF_INET socket.
         raise ConfigError(f"stub server binds loopback (127.0.0.1) only, not {host!r}")
+
+
+def serve_in_foreground(
+    server: StubServer, name: str, example: str, stop_event: threading.Event | None = None
+) -> None:
+    """Start `server`, print its URL and an example request (`example` is appended to the
+    URL), and block until Ctrl-C or `stop_event` (for an embedding caller or a test)."""
+    stop_event = stop_event or threading.Event()
+    with server:
+        print(f"{name} listening on {server.url}", flush=True)
+        print(f"  try: {server.url}{example}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        try:
+            # Wake periodically so Ctrl-C is handled promptly on every platform.
+            while not stop_event.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            print("stopped", flush=True)

@@ -122,3 +122,16 @@ class Pipeline:
         from strata.errors import unknown_name
 
         raise unknown_name("step", name, [s.name for s in self.steps])
+
+
+def database_retry(interval: float, attempts: int) -> Retry:
+    """The Retry clause for steps that talk to a database: DatabaseUnavailable (refused,
+    restarting, bad network) retried `attempts` times, waits doubling from `interval`."""
+    from strata.errors import DatabaseUnavailable
+
+    return Retry(
+        errors=(DatabaseUnavailable,),
+        interval=interval,
+        max_attempts=attempts,
+        backoff_rate=2.0,
+    )

@@ -25,12 +25,12 @@ from rich.console import Console
 from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
-from strata.errors import DatabaseUnavailable
 from strata.files.ingest import FileOutcome, LandingPlan, finish_files, land_files
 from strata.files.landing import Landing
 from strata.files.ledger import FileLedger
-from strata.runner import Pipeline, Retry, RunContext, Step, StepResult, model_step
+from strata.runner import Pipeline, RunContext, Step, StepResult, model_step
 from strata.runner.housekeeping import housekeeping_step
+from strata.runner.pipeline import database_retry
 from strata.runner.sync import sync_models
 from strata.sources.database import DatabaseSource
 from strata.sources.extract import TableSpec, extract_to_bronze
@@ -238,12 +238,7 @@ def finish(ctx: RunContext, options: Options) -> StepResult:
 def build(options: BaseModel) -> Pipeline:
     """The retail_marts pipeline for the given options."""
     assert isinstance(options, Options)
-    connect = Retry(
-        errors=(DatabaseUnavailable,),
-        interval=options.connect_interval,
-        max_attempts=options.connect_attempts,
-        backoff_rate=2.0,
-    )
+    connect = database_retry(options.connect_interval, options.connect_attempts)
     return Pipeline(
         name=NAME,
         description=DESCRIPTION,

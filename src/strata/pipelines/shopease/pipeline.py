@@ -17,9 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
-from strata.errors import ConfigError, DatabaseUnavailable
-from strata.runner import Pipeline, Retry, RunContext, Step, StepResult, model_step
+from strata.errors import ConfigError
+from strata.runner import Pipeline, RunContext, Step, StepResult, model_step
 from strata.runner.housekeeping import housekeeping_step
+from strata.runner.pipeline import database_retry
 from strata.runner.sync import sync_models
 from strata.sources.database import DatabaseSource
 from strata.sources.extract import TableSpec, extract_to_bronze
@@ -194,12 +195,7 @@ def sync(ctx: RunContext, options: Options) -> StepResult:
 def build(options: BaseModel) -> Pipeline:
     """The ShopEase pipeline for the given options."""
     assert isinstance(options, Options)
-    connect = Retry(
-        errors=(DatabaseUnavailable,),
-        interval=options.connect_interval,
-        max_attempts=options.connect_attempts,
-        backoff_rate=2.0,
-    )
+    connect = database_retry(options.connect_interval, options.connect_attempts)
     return Pipeline(
         name=NAME,
         description=DESCRIPTION,
