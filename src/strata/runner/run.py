@@ -162,16 +162,21 @@ class Runner:
             return
         from strata.alerts import Alert, parse_channels, send_alert
 
-        alert = Alert(
-            pipeline=record.pipeline,
-            run_id=record.run_id,
-            step=record.metrics.get("failed_step"),
-            error=record.error or "unknown error",
-            profile=record.profile or ctx.settings.profile,
-            report=ctx.lake.table_uri(f"_runs/{record.pipeline}/{record.run_id}.json"),
-            started_at=record.started_at,
-        )
         try:
+            step = record.metrics.get("failed_step")
+            tries = [a for a in self.store.attempts(record.run_id) if step and a.step == step]
+            alert = Alert(
+                pipeline=record.pipeline,
+                run_id=record.run_id,
+                step=step,
+                # The last attempt's `Type: message`; the run's error for failures between steps.
+                error=(tries[-1].error if tries else None) or record.error or "unknown error",
+                profile=record.profile or ctx.settings.profile,
+                report=ctx.lake.table_uri(f"_runs/{record.pipeline}/{record.run_id}.json"),
+                started_at=record.started_at,
+                failed_at=record.ended_at or time.time(),
+                attempts=len(tries) or None,
+            )
             channels = parse_channels(ctx.settings.alerts)
             deliveries = send_alert(alert, channels, aws_endpoint_url=ctx.settings.aws_endpoint_url)
         except Exception:  # never let alerting replace the run's own failure
