@@ -245,6 +245,14 @@ def test_a_failed_run_alerts_with_pipeline_run_step_error_and_report(
     stored = RunStore(settings.state_path).run(run_id)
     assert stored is not None and stored.metrics["alerts"] == record.metrics["alerts"]
     assert json.loads(report.read_text())["metrics"]["alerts"] == record.metrics["alerts"]
+    from typer.testing import CliRunner
+
+    from strata.cli.app import app
+
+    env = {"STRATA_STATE_DIR": settings.state_dir}
+    shown = CliRunner().invoke(app, ["runs", "--run", run_id, "--lake", settings.lake], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "alert via webhook: ok (HTTP 200)" in shown.output
 
 
 def test_a_successful_run_or_no_channels_send_nothing(tmp_path: Path, receiver: Receiver) -> None:

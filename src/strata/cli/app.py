@@ -352,6 +352,9 @@ def runs(
             raise ConfigError(f"no run {run_id!r} in {settings.state_path}")
         out.print(render.history_table([details["run"]]))
         out.print(render.steps_table(details["attempts"]))
+        for delivery in details["run"].metrics.get("alerts", []):
+            state = "ok" if delivery.get("ok") else "[red]FAILED[/]"
+            out.print(f"alert via {delivery.get('channel')}: {state} ({delivery.get('detail')})")
         return
     out.print(render.history_table(run_history(settings, pipeline, limit)))
 
