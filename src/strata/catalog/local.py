@@ -7,14 +7,19 @@ Layout: `bronze/<pipeline>/<entity>/load_id=…`, `silver|gold|quarantine/<pipel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from strata.errors import StorageError
-from strata.lake.bronze import Bronze
-from strata.lake.delta import DeltaTableIO
 from strata.lake.storage import Lake
+
+if TYPE_CHECKING:
+    # pyarrow.dataset imports pandas, deltalake its own stack: both load on first use.
+    import pyarrow.dataset as ds
+
+    from strata.lake.bronze import Bronze
+    from strata.lake.delta import DeltaTableIO
 
 LAYERS = ("bronze", "silver", "gold", "quarantine")
 
@@ -58,9 +63,13 @@ class LakeCatalog:
         return sorted(found)
 
     def delta(self, ref: TableRef) -> DeltaTableIO:
+        from strata.lake.delta import DeltaTableIO
+
         return DeltaTableIO(self.lake, ref.path)
 
     def bronze(self, ref: TableRef) -> Bronze:
+        from strata.lake.bronze import Bronze
+
         return Bronze(self.lake, ref.pipeline, ref.name)
 
     def open(self, ref: TableRef, bronze_after: int | None = None) -> ds.Dataset | pa.Table:

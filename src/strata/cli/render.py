@@ -1,16 +1,21 @@
-"""Rich rendering of run results, history and query output."""
+"""Rich rendering of run results, history and query output.
+
+Imports only Rich at load time: the CLI imports this module for every command, and pyarrow or
+the runner (which brings the whole engine stack) are only needed by the commands that use them.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from rich.console import Console
 from rich.table import Table
 
-from strata.runner import AttemptRecord, RunRecord
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from strata.runner import AttemptRecord, RunRecord
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -150,6 +155,9 @@ def history_table(runs: list[RunRecord]) -> Table:
 def print_arrow(console: Console, data: pa.Table, fmt: str, limit: int = 200) -> None:
     """A query result as a table (first `limit` rows), CSV or JSON lines."""
     if fmt == "csv":
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         sink = pa.BufferOutputStream()
         pacsv.write_csv(data, sink)
         console.out(sink.getvalue().to_pybytes().decode(), end="")

@@ -11,6 +11,12 @@ case-insensitively after trimming; duplicates); the shape of every row; the type
 required value (empty values are NULLs). Parsing is pyarrow.csv plus vectorised compute kernels;
 Python loops run only over the few values needed to locate a problem.
 
+A file is first read in one pass with its integer and date columns typed by the CSV reader and
+its decimals cast straight from the text, which proves most good files good at once. Anything
+that pass cannot settle (a value that does not convert, a row of the wrong width, a value over
+several lines) sends the file through the checks above, which find and locate each problem; both
+ways give the same verdict.
+
 The table of a good file holds the required columns (declared order, names and types), then
 ``additional_column`` (the extra columns' values joined with ``", "``, as the seed does) and
 ``extra_columns`` (a JSON object name → value), both NULL when the file has no extra columns,
@@ -183,6 +189,11 @@ def _key(column: str) -> str:
     return column.strip().lower()
 
 
+def _blank(data: bytes) -> bool:
+    """`not data.strip()`, without copying the data."""
+    return not data or data.isspace()
+
+
 class _Check:
     """One validation run: the checks in order, collecting problems as they go."""
 
@@ -222,7 +233,7 @@ class _Check:
         if raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
             self.encoding = "utf-8-sig"
-        if not raw.strip():
+        if _blank(raw):
             self.problem(None, None, "empty file")
             return None
         if not self.check_encoding(raw):
@@ -230,10 +241,13 @@ class _Check:
         end = raw.find(b"\n")
         header = (raw if end < 0 else raw[:end]).decode("utf-8").rstrip("\r")
         body = b"" if end < 0 else raw[end + 1 :]
-        if not body.strip():
+        if _blank(body):
             self.problem(1, None, "no data rows (the file has only a header)")
-        if not self.check_header(header) or not body.strip():
+        if not self.check_header(header) or _blank(body):
             return None
+        fast = self.check_body_fast(body)
+        if fast is not None:
+            return fast
         return self.check_body(body)
 
     def check_encoding(self, raw: bytes) -> bool:
@@ -288,6 +302,43 @@ class _Check:
         message += f"extra {extra}" + ("" if missing or extra else " (order differs)")
         self.problem(1, None, message)
         return False
+
+    def check_body_fast(self, body: bytes) -> pa.Table | None:
+        """The table of a file without problems, in one pass; None when that pass cannot tell.
+
+        The CSV reader types the integer and date columns (it accepts exactly what the checks
+        of `check_body` accept, or less); decimals are cast from the unchanged text (a cast
+        that accepts no surrounding whitespace, so what it accepts is what `_convert` gives);
+        other columns go through `_convert`. Any rejected value, row of the wrong width or
+        value spanning lines returns None, and `check_body` then finds and locates it.
+        """
+        types = [pa.string()] * self.width
+        for spec, position in self._required():
+            if _csv_types(spec.type):
+                types[position] = spec.type
+        parsed = _parse_typed(body, types, self.delimiter)
+        if parsed is None:
+            return None
+        physical_lines = body.count(b"\n") + (not body.endswith(b"\n"))
+        if physical_lines != parsed.num_rows:  # a quoted value holds a line break
+            return None
+        keep = _non_blank(parsed)
+        lines = np.arange(2, parsed.num_rows + 2, dtype=np.int64)
+        table = parsed
+        if not keep.all():
+            lines, table = lines[keep], table.filter(_arrow(keep))
+        typed = []
+        for spec, position in self._required():
+            values = table.column(position)
+            if _csv_types(spec.type):
+                typed.append(values)
+                continue
+            converted = _cast_exact(values, spec.type)
+            if converted is None:
+                return None
+            typed.append(converted)
+        self.rows = table.num_rows
+        return self.assemble(table, typed, lines)
 
     def check_body(self, body: bytes) -> pa.Table | None:
         parsed = _parse(body, self.width, self.delimiter)
@@ -401,28 +452,54 @@ def _parse(body: bytes, width: int, delimiter: str) -> tuple[pa.Table, list[_Bad
         invalid.append(_BadRow(number, row.actual_columns, row.text.count("\n")))
         return "skip"
 
-    names = [f"f{i}" for i in range(width)]
     try:
-        table = pa_csv.read_csv(
-            pa.py_buffer(body),
-            # single-threaded so the invalid-row handler learns each row's number
-            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=delimiter,
-                newlines_in_values=True,
-                ignore_empty_lines=False,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=True,
-                null_values=[""],
-            ),
-        )
+        # single-threaded so the invalid-row handler learns each row's number
+        table = _read_csv(body, [pa.string()] * width, delimiter, on_invalid, threads=False)
     except pa.ArrowInvalid as exc:
         return str(exc)
     invalid.sort(key=lambda r: r.number)
     return table, invalid
+
+
+def _parse_typed(body: bytes, types: list[pa.DataType], delimiter: str) -> pa.Table | None:
+    """`body` read with each field as `types` says (empty → NULL); None when any row has the
+    wrong width or any value does not convert."""
+    invalid = 0
+
+    def on_invalid(row: Any) -> str:
+        nonlocal invalid
+        invalid += 1
+        return "skip"
+
+    try:
+        # threads: an invalid row only needs counting here, not numbering
+        table = _read_csv(body, types, delimiter, on_invalid, threads=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return None if invalid else table
+
+
+def _read_csv(
+    body: bytes, types: list[pa.DataType], delimiter: str, on_invalid: Any, *, threads: bool
+) -> pa.Table:
+    """`body` without header, field i typed as `types[i]` (empty → NULL); rows of the wrong
+    width go to `on_invalid`."""
+    names = [f"f{i}" for i in range(len(types))]
+    return pa_csv.read_csv(
+        pa.py_buffer(body),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=threads),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=delimiter,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict(zip(names, types, strict=True)),
+            strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
 
 
 def _valid_mask(invalid: list[_BadRow], valid_rows: int) -> np.ndarray:
@@ -499,10 +576,11 @@ def _convert(values: pa.ChunkedArray, type_: pa.DataType) -> tuple[pa.ChunkedArr
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     if pa.types.is_integer(type_):
         text = pc.replace_substring_regex(text, r"^\+", "")
-    try:
-        return pc.cast(text, type_), None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    if not pa.types.is_decimal(type_) or _all_decimal_shaped(text, type_):
+        try:
+            return pc.cast(text, type_), None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     bad = _bad_values(text, type_)
     try:
         return pc.cast(_blank_out(text, bad), type_), bad
@@ -513,6 +591,43 @@ def _convert(values: pa.ChunkedArray, type_: pa.DataType) -> tuple[pa.ChunkedArr
     for i in np.flatnonzero(~bad):
         bad[i] = values[i] is not None and not _parses(values[i], type_)
     return pc.cast(_blank_out(text, bad), type_), bad
+
+
+def _csv_types(type_: pa.DataType) -> bool:
+    """Whether the CSV reader converts text to `type_` exactly as `_convert` does, or refuses.
+
+    Integers and dates: the reader trims spaces and tabs as `_convert` trims whitespace and
+    parses with the same parser as the cast (it refuses a leading `+`, which `_convert` drops,
+    and any other whitespace: `check_body` then decides). Not decimals: the reader does not
+    check the precision, and rescales huge exponents without checking for overflow.
+    """
+    return pa.types.is_integer(type_) or pa.types.is_date32(type_)
+
+
+def _cast_exact(values: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray | None:
+    """`values` as `type_`, as `_convert` gives them; None if any value is not `type_`.
+
+    Decimals are cast as they stand once every value has the plain decimal shape (no
+    surrounding whitespace, so trimming first, as `_convert` does, would change nothing).
+    """
+    if pa.types.is_decimal128(type_) and _all_decimal_shaped(values, type_):
+        try:
+            return pc.cast(values, type_)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    typed, bad = _convert(values, type_)
+    return None if bad is not None else typed
+
+
+def _all_decimal_shaped(text: pa.ChunkedArray, type_: pa.DataType) -> bool:
+    """Whether every non-null value matches the decimal pattern of `type_`.
+
+    Checked before any cast from text to decimal: Arrow's parser crashes the process on some
+    huge exponents (pyarrow 26: '2e-94598964' to decimal128(4,3) is a segfault), and the
+    pattern admits no exponent at all.
+    """
+    shaped = pc.match_substring_regex(text, _decimal_pattern(type_.precision, type_.scale))
+    return bool(pc.all(shaped, skip_nulls=True).as_py() is not False)
 
 
 def _blank_out(text: pa.ChunkedArray, bad: np.ndarray) -> Any:

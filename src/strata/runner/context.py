@@ -6,19 +6,23 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from strata.catalog import LakeCatalog
-from strata.config import Settings
-from strata.engines import Engine, get_engine
-from strata.lake.bronze import Bronze
-from strata.lake.storage import Lake
-from strata.models.materialize import ModelBuilder, ModelResult
-from strata.models.model import Model
 from strata.runner.pipeline import StepResult
+
+if TYPE_CHECKING:
+    # The engines, the lake and the models (pyarrow.dataset, pandas, DuckDB, deltalake) load
+    # when a run first uses them, not when `strata.runner` is imported.
+    from strata.catalog import LakeCatalog
+    from strata.config import Settings
+    from strata.engines import Engine
+    from strata.lake.bronze import Bronze
+    from strata.lake.storage import Lake
+    from strata.models.materialize import ModelResult
+    from strata.models.model import Model
 
 
 @dataclass
@@ -44,19 +48,27 @@ class RunContext:
 
     @property
     def catalog(self) -> LakeCatalog:
+        from strata.catalog import LakeCatalog
+
         return LakeCatalog(self.lake)
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from strata.engines import get_engine
+
             self._engine = get_engine(self.engine_name, self.settings)
         return self._engine
 
     def bronze(self, entity: str) -> Bronze:
+        from strata.lake.bronze import Bronze
+
         return Bronze(self.lake, self.pipeline, entity)
 
     def build(self, *names: str) -> StepResult:
         """Build the named SQL models in order; their results join the run report."""
+        from strata.models.materialize import ModelBuilder
+
         builder = ModelBuilder(self.engine, self.catalog, self.run_id, self.full_refresh)
         result = StepResult(rows_in=0, rows_out=0)
         for name in names:
