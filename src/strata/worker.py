@@ -36,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from strata.config import Settings
 from strata.db import DatabaseUrl
-from strata.errors import StrataError
+from strata.errors import ConfigError, StrataError
 from strata.lake.delta import DeltaTableIO
 from strata.queues import Message, Queue, keep_visible
 from strata.runner.signals import stop_on_signals
@@ -244,8 +244,14 @@ class Worker:
 
         try:
             model = get_pipeline(change.pipeline).models()[change.table]
+        except ConfigError as exc:  # no such pipeline
+            raise MalformedMessage(str(exc)) from exc
         except KeyError as exc:
             raise MalformedMessage(f"{change.pipeline} has no table {change.table!r}") from exc
+        if model.layer != "gold":
+            raise MalformedMessage(
+                f"{model.qualified_name} is a {model.layer} table; the worker syncs gold tables"
+            )
         if "date_key" not in model.partition_by:
             raise MalformedMessage(f"{model.qualified_name} is not partitioned by date_key")
         table = DeltaTableIO(open_lake(self.settings), model.table_path)
