@@ -1,4 +1,5 @@
-"""Commands: pipelines, run, demo, generate, worker, secrets, runs, query, tables, serve-api."""
+"""Commands: pipelines, run, demo, generate, simulate, worker, schedule, secrets, runs, query,
+tables, serve-api; export and tasks (strata.cli.aws)."""
 
 from __future__ import annotations
 
@@ -487,6 +488,16 @@ def schedule(
     counts = {s: sum(o.status == s for o in outcomes) for s in ("succeeded", "partial")}
     counts |= {s: sum(o.status == s for o in outcomes) for s in ("failed", "skipped")}
     err.print("scheduler stopped: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def _register_aws_commands() -> None:
+    from strata.cli.aws import export_app, tasks
+
+    app.add_typer(export_app, name="export")
+    app.command("tasks")(tasks)
+
+
+_register_aws_commands()
 
 
 def main() -> None:

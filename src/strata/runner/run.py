@@ -33,10 +33,17 @@ class Runner:
         store: RunStore,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        *,
+        orchestrated: bool = False,
     ) -> None:
+        """`orchestrated`: an orchestrator (Step Functions) runs the steps one at a time and owns
+        retries and alerts: each step is tried once, no alert is sent, and the error of a failed
+        step is kept in `failure` for the caller to raise."""
         self.store = store
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.orchestrated = orchestrated
+        self.failure: BaseException | None = None
 
     def run(self, pipeline: Pipeline, ctx: RunContext) -> RunRecord:
         """Run every step in order; the returned record says how it went (never raises for a
@@ -62,7 +69,7 @@ class Runner:
             finally:
                 ctx.close()
                 record.ended_at = time.time()
-                if record.status == "failed":
+                if record.status == "failed" and not self.orchestrated:
                     self._alert(ctx, record)
                 self.store.finish_run(record)
                 self._report(ctx, record)
@@ -77,6 +84,7 @@ class Runner:
             try:
                 result = self._step(step, ctx)
             except StepFailed as failure:
+                self.failure = failure.cause
                 record.status, record.error = "failed", str(failure)
                 record.metrics.setdefault("failed_step", step.name)
                 self._catch(step, pipeline, ctx, failure)
@@ -115,6 +123,8 @@ class Runner:
 
     def _retry_delay(self, step: Step, exc: BaseException, done: dict[int, int]) -> float | None:
         """The first Retry clause matching the error decides, as in Step Functions."""
+        if self.orchestrated:
+            return None
         for index, clause in enumerate(step.retry):
             if clause.matches(exc):
                 done[index] = done.get(index, 0) + 1
