@@ -308,3 +308,27 @@ def test_the_exported_machine_fails_as_the_local_run_does(
     assert len(alerts) == 1
     # moto passes SendTaskFailure's error on but drops its cause: AWS keeps both.
     assert f"Run: {name}\nStep: check\nError: SourceUnavailable" in alerts[0]
+
+
+def test_the_tasks_command_drops_what_nobody_waits_for(
+    sfn: Any, aws_env: str, workspace: Path, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    configure(workspace, api.url, monkeypatch)
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"tasks-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="not a task")
+    stale = {"action": "step", "pipeline": "smartsensor", "step": "check", "env": "dev"}
+    stale |= {"execution": "gone", "retry": 0, "input": {}, "task_token": "no-such-token"}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(stale))
+    result = CliRunner().invoke(app, ["tasks", "--queue", url, "--once", "--wait", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 succeeded" not in result.output
+    assert "1 malformed" in result.output and "1 expired" in result.output
+    # The step itself ran (its run is in the history); only the answer had nobody to go to.
+    assert RunStore(workspace / "state").run("gone.check.0").status == "succeeded"
+    left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"
+    ]["ApproximateNumberOfMessages"]
+    assert left == "0"

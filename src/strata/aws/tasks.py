@@ -32,7 +32,7 @@ class TaskOutcome:
     message_id: str
     pipeline: str
     step: str | None
-    status: str  # succeeded | failed | malformed
+    status: str  # succeeded | failed | malformed | expired (nobody waits for the answer)
     error: str | None = None
 
 
@@ -75,13 +75,32 @@ class TaskWorker:
         except Exception as exc:  # the step's own error goes back to Step Functions by name
             error = type(exc).__name__
             cause = str(exc).strip() or error
-            self.sfn.send_task_failure(taskToken=token, error=error, cause=cause[:CAUSE_LIMIT])
-            self.queue.delete(message)
+            answered = self._answer(
+                message, token, "send_task_failure", error=error, cause=cause[:CAUSE_LIMIT]
+            )
             log.warning("task %s.%s failed: %s: %s", pipeline, step, error, cause.splitlines()[0])
-            return TaskOutcome(message.id, pipeline, step, "failed", f"{error}: {cause}")
-        self.sfn.send_task_success(taskToken=token, output=json.dumps(result, default=str))
-        self.queue.delete(message)
+            status = "failed" if answered is None else "expired"
+            return TaskOutcome(message.id, pipeline, step, status, answered or f"{error}: {cause}")
+        answered = self._answer(
+            message, token, "send_task_success", output=json.dumps(result, default=str)
+        )
         log.info(
             "task %s.%s %s", pipeline, step or event.get("action"), result.get("status", "done")
         )
-        return TaskOutcome(message.id, pipeline, step, "succeeded")
+        status = "succeeded" if answered is None else "expired"
+        return TaskOutcome(message.id, pipeline, step, status, answered)
+
+    def _answer(self, message: Message, token: str, call: str, **kwargs: Any) -> str | None:
+        """Answer Step Functions, then delete the message; the reason when nobody waits any
+        more (the task timed out, the execution was stopped): the message is deleted too."""
+        try:
+            getattr(self.sfn, call)(taskToken=token, **kwargs)
+        except Exception as exc:  # botocore ClientError: TaskTimedOut, TaskDoesNotExist, ...
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            if code not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+                raise  # Step Functions unreachable: the message comes back, the task reruns
+            log.error("task %s: Step Functions no longer waits for it (%s)", message.id, code)
+            self.queue.delete(message)
+            return f"no longer awaited: {code}"
+        self.queue.delete(message)
+        return None

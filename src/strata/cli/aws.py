@@ -101,7 +101,8 @@ def tasks(
     ):
         worker = TaskWorker(source, _sfn_client(settings), wait_seconds=wait)
         outcomes = worker.run(once=once, stop=stopped.is_set)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("succeeded", "failed", "malformed")}
+    kinds = ("succeeded", "failed", "malformed", "expired")
+    counts = {s: sum(o.status == s for o in outcomes) for s in kinds}
     err.print("task worker stopped: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
