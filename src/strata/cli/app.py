@@ -492,8 +492,10 @@ def schedule(
 
 def _register_aws_commands() -> None:
     from strata.cli.aws import export_app, tasks
+    from strata.cli.catalog import catalog_app
 
     app.add_typer(export_app, name="export")
+    app.add_typer(catalog_app, name="catalog")
     app.command("tasks")(tasks)
 
 
