@@ -295,6 +295,21 @@ def test_wrong_schema_files_go_to_the_error_prefix_and_the_good_days_go_on(
     assert rows_per_day(setup.gold()) == dict.fromkeys(DAYS, ROWS)
     assert record.metrics["notify"]["days"] == [d.isoformat() for d in DAYS]
 
+    # A rerun does not upload the rejected bytes again (no second copy in the error prefix) ...
+    again = setup.run()
+    assert again.metrics["upload"]["uploaded"] == []
+    assert sorted(again.metrics["upload"]["rejected_before"]) == sorted(
+        source.wrong_schema_file(d, k)[0] for k, d in bad.items()
+    )
+    assert len(lake.list_files("raw/error/sales", recursive=True)) == 2 * len(bad)
+    # ... and a corrected file goes through.
+    fixed = bad["extra"]
+    name, _ = source.wrong_schema_file(fixed, "extra")
+    (setup.source / name).write_bytes(source.sales_csv(fixed, 100))
+    third = setup.run()
+    assert third.metrics["upload"]["uploaded"] == [raw_name(fixed)]
+    assert rows_per_day(setup.gold())[fixed] == 100
+
 
 def test_a_rerun_with_unchanged_files_uploads_and_ingests_nothing(
     tmp_path: Path, pg_url: str

@@ -21,7 +21,8 @@ from strata.lake.storage import Lake
 CHUNK = 1 << 20
 
 
-def _local_md5(path: Path) -> str:
+def local_md5(path: Path) -> str:
+    """The MD5 of a local file (an S3 ETag for a single-part upload), read in chunks."""
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as source:
         while chunk := source.read(CHUNK):
@@ -72,7 +73,7 @@ class Landing:
         info = self.area.fs.get_file_info(self.area.path(name))
         if info.type != pafs.FileType.File or info.size != local.stat().st_size:
             return False
-        return self._digest(name)[1] == _local_md5(local)
+        return self._digest(name)[1] == local_md5(local)
 
     def upload(self, name: str, local: Path) -> None:
         """Copy the local file `local` to `name`, streamed in chunks."""

@@ -30,7 +30,7 @@ from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
 from strata.errors import SourceError
 from strata.files.ingest import FileOutcome, LandingPlan, finish_files, land_files
-from strata.files.landing import Landing
+from strata.files.landing import Landing, local_md5
 from strata.files.ledger import FileLedger
 from strata.files.validate import ColumnSpec
 from strata.lake.delta import DeltaTableIO
@@ -192,12 +192,15 @@ def upload(ctx: RunContext, options: Options) -> StepResult:
     if not folder.is_dir():
         raise SourceError(f"weather_sales source folder {folder} does not exist")
     zone = raw_zone(ctx)
+    ledger = FileLedger(ctx.settings.state_path)
     targets = _targets(folder)
-    uploaded, skipped = [], []
+    uploaded, skipped, rejected = [], [], {}
     with ctx.progress("upload to the raw zone", len(targets)) as bar:
         for path, key in targets.items():
             if zone.same_content(key, path):
                 skipped.append(key)
+            elif reason := _rejected_before(ledger, path):
+                rejected[path.name] = reason
             else:
                 zone.upload(key, path)
                 uploaded.append(key)
@@ -206,10 +209,23 @@ def upload(ctx: RunContext, options: Options) -> StepResult:
     metrics: dict[str, Any] = {"uploaded": uploaded, "skipped": len(skipped)}
     if ignored:
         metrics["ignored"] = ignored
+    if rejected:
+        metrics["rejected_before"] = rejected
     if generated:
         metrics["generated_sample"] = True
     warnings = [f"{name}: not a sales or master file name, not uploaded" for name in ignored]
+    warnings += [
+        f"{name}: rejected by an earlier run ({reason}); not uploaded again until it changes"
+        for name, reason in sorted(rejected.items())
+    ]
     return StepResult(rows_out=len(uploaded), metrics=metrics, warnings=warnings)
+
+
+def _rejected_before(ledger: FileLedger, path: Path) -> str | None:
+    """The reason an earlier run rejected these exact bytes, if one did: uploading them again
+    would only put another copy into the error prefix."""
+    entry = ledger.entry(NAME, local_md5(path))
+    return (entry.reason or "rejected") if entry and entry.status == "failed" else None
 
 
 def plan() -> LandingPlan:
