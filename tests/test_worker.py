@@ -345,9 +345,10 @@ def test_poison_messages_are_dead_lettered_and_good_ones_still_flow(setup: Weath
     ]
     poison = malformed + unprocessable
     with setup.queue() as queue:
-        # In the export group, ahead of the good announcements the run sends next.
+        # In the first day's group, ahead of the good announcement the run sends next.
+        group = f"{setup.options.queue_group}.{DAYS[0]}"
         for n, body in enumerate(poison):
-            queue.send(body, group_id=setup.options.queue_group, dedup_id=f"poison-{n}")
+            queue.send(body, group_id=group, dedup_id=f"poison-{n}")
     setup.run()
     with setup.queue() as queue:
         stats = setup.worker(queue, retry_delay=0).run(once=True)

@@ -88,6 +88,9 @@ class Options(BaseModel):
     request_attempts: int = Field(4, ge=1)
     max_retry_after: float = 60.0
     queue_url: str = "local:weather_sales_export_queue.fifo"
+    # FIFO message group prefix: one group per gold day (`<prefix>.<date_key>`), so the versions
+    # of one day arrive in order while a day that keeps failing does not hold up the others
+    # (the seed's single group did).
     queue_group: str = "weather_sales_export_group"
     dead_letter_queue: str = "weather_sales_export_dlq.fifo"
     max_receives: int = Field(5, ge=1)
@@ -450,7 +453,7 @@ def notify(ctx: RunContext, options: Options) -> StepResult:
             }
             export.send(
                 json.dumps(body),
-                group_id=options.queue_group,
+                group_id=f"{options.queue_group}.{partition['date_key']}",
                 dedup_id=f"{GOLD_TABLE}:{partition['date_key']}:{version}",
             )
     checkpoints.set(NAME, f"notified:{GOLD_TABLE}", str(version))
