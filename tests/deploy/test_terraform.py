@@ -1,0 +1,585 @@
+"""Static checks of deploy/terraform: what `terraform validate` would catch without providers.
+
+Providers cannot be downloaded here, so `terraform init/validate` cannot run. These tests parse
+every .tf file (python-hcl2) and check the wiring between environments and modules, the
+references inside each module, the IAM policies, the environment differences, and that the
+Terraform agrees with the code: Glue jobs with the engine steps, Lambda functions with the ASL
+roles, schedules with strata.toml, state machine definitions with deploy/asl.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "deploy" / "terraform"
+MODULES = TERRAFORM / "modules"
+ENVIRONMENTS = TERRAFORM / "environments"
+ASL = ROOT / "deploy" / "asl"
+PIPELINES = ("weather_sales", "smartsensor", "shopease", "retail_marts", "totesys")
+ENVS = ("dev", "prod")
+MODULE_NAMES = (
+    "s3",
+    "iam",
+    "glue",
+    "lambda",
+    "stepfunctions",
+    "eventbridge",
+    "sqs",
+    "secretsmanager",
+)
+META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
+# Actions AWS does not let a policy scope to a resource: the only ones allowed on "*".
+UNSCOPED_ACTIONS = {
+    "cloudwatch:PutMetricData",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """hcl2's output without its quoting: '"x"' -> 'x', block markers dropped."""
+    if isinstance(value, str):
+        return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
+    return value
+
+
+@cache
+def parse(path: Path) -> dict[str, Any]:
+    return _plain(hcl2.loads(path.read_text()))
+
+
+def tf_files(folder: Path = TERRAFORM) -> list[Path]:
+    return sorted(folder.rglob("*.tf"))
+
+
+def blocks(folder: Path, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, body) of every `kind "name" {}` block (variable, output, module) in a folder."""
+    for path in tf_files(folder):
+        for block in parse(path).get(kind, []):
+            yield from block.items()
+
+
+def labelled(folder: Path, kind: str) -> dict[str, dict[str, Any]]:
+    """`resource`/`data` blocks keyed "type.name"."""
+    found = {}
+    for path in tf_files(folder):
+        for block in parse(path).get(kind, []):
+            for rtype, named in block.items():
+                for name, body in named.items():
+                    found[f"{rtype}.{name}"] = body
+    return found
+
+
+def variables(folder: Path) -> dict[str, dict[str, Any]]:
+    return dict(blocks(folder, "variable"))
+
+
+def outputs(folder: Path) -> set[str]:
+    return {name for name, _ in blocks(folder, "output")}
+
+
+def module_calls(env: str) -> dict[str, dict[str, Any]]:
+    return dict(blocks(ENVIRONMENTS / env, "module"))
+
+
+def local_values(folder: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for path in tf_files(folder):
+        for block in parse(path).get("locals", []):
+            values.update(block)
+    return values
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed tree (expressions included): what references live in."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+
+
+def folder_strings(folder: Path) -> list[str]:
+    return [s for path in tf_files(folder) for s in strings(parse(path))]
+
+
+def statements(value: Any) -> Iterator[dict[str, Any]]:
+    """Policy statements: every mapping with `actions` (statement blocks and dynamic contents)."""
+    if isinstance(value, list):
+        for item in value:
+            yield from statements(item)
+    elif isinstance(value, dict):
+        if "actions" in value:
+            yield value
+        for item in value.values():
+            yield from statements(item)
+
+
+def default(env: str, expression: Any) -> Any:
+    """An environment's module argument resolved: a literal, or `var.X`'s default."""
+    if isinstance(expression, str) and (ref := re.fullmatch(r"\$\{var\.(\w+)\}", expression)):
+        declared = variables(ENVIRONMENTS / env)[ref.group(1)]
+        assert "default" in declared, f"{env}: var.{ref.group(1)} has no default"
+        return declared["default"]
+    if isinstance(expression, str) and (ref := re.fullmatch(r"\$\{!var\.(\w+)\}", expression)):
+        return not default(env, f"${{var.{ref.group(1)}}}")
+    return expression
+
+
+def module_folders() -> list[Path]:
+    return [MODULES / name for name in MODULE_NAMES]
+
+
+def all_folders() -> list[Path]:
+    return [*module_folders(), *(ENVIRONMENTS / env for env in ENVS)]
+
+
+def _id(folder: Path) -> str:
+    return str(folder.relative_to(TERRAFORM))
+
+
+# -- layout and parsing ------------------------------------------------------------------------
+
+
+def test_layout() -> None:
+    assert sorted(p.name for p in MODULES.iterdir() if p.is_dir()) == sorted(MODULE_NAMES)
+    assert sorted(p.name for p in ENVIRONMENTS.iterdir() if p.is_dir()) == sorted(ENVS)
+    for folder in module_folders():
+        for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
+            assert (folder / name).is_file(), folder / name
+    for env in ENVS:
+        for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
+            assert (ENVIRONMENTS / env / name).is_file(), f"{env}/{name}"
+        assert (ENVIRONMENTS / env / "backend.hcl.example").is_file()
+
+
+@pytest.mark.parametrize("path", tf_files(), ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_every_file_parses(path: Path) -> None:
+    assert parse(path), f"{path} is empty"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_pins_terraform_and_aws_provider(env: str) -> None:
+    (terraform,) = parse(ENVIRONMENTS / env / "versions.tf")["terraform"]
+    assert terraform["required_version"].startswith(">=")
+    (providers,) = terraform["required_providers"]
+    assert providers["aws"]["source"] == "hashicorp/aws"
+    assert providers["aws"]["version"].startswith("~> 5.")
+    assert "s3" in terraform["backend"][0], "partial S3 backend configuration"
+
+
+@pytest.mark.parametrize("folder", all_folders(), ids=_id)
+def test_variables_have_description_and_type(folder: Path) -> None:
+    declared = variables(folder)
+    assert declared, f"{folder} declares no variables"
+    for name, body in declared.items():
+        assert body.get("description"), f"{_id(folder)}: variable {name} has no description"
+        assert body.get("type"), f"{_id(folder)}: variable {name} has no type"
+
+
+@pytest.mark.parametrize("folder", all_folders(), ids=_id)
+def test_outputs_have_descriptions(folder: Path) -> None:
+    for name, body in blocks(folder, "output"):
+        assert body.get("description"), f"{_id(folder)}: output {name} has no description"
+
+
+# -- wiring ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_module_calls_match_module_variables(env: str) -> None:
+    calls = module_calls(env)
+    assert set(calls) == set(MODULE_NAMES) - {"secretsmanager"} | {"secrets"}
+    for name, call in calls.items():
+        source = (ENVIRONMENTS / env / call["source"]).resolve()
+        assert source.is_dir() and source.parent == MODULES, f"{env}: module.{name} source"
+        declared = variables(source)
+        passed = set(call) - META_ARGUMENTS
+        assert passed <= set(declared), f"{env}: module.{name} undeclared {passed - set(declared)}"
+        required = {v for v, body in declared.items() if "default" not in body}
+        assert required <= passed, f"{env}: module.{name} misses {required - passed}"
+
+
+@pytest.mark.parametrize("folder", all_folders(), ids=_id)
+def test_var_and_local_references_are_declared(folder: Path) -> None:
+    text, declared = folder_strings(folder), set(variables(folder))
+    used_vars = {m for s in text for m in re.findall(r"\bvar\.(\w+)", s)}
+    assert used_vars <= declared, f"{_id(folder)}: undeclared {used_vars - declared}"
+    used_locals = {m for s in text for m in re.findall(r"\blocal\.(\w+)", s)}
+    assert used_locals <= set(local_values(folder)), _id(folder)
+    unused = declared - used_vars
+    assert not unused, f"{_id(folder)}: variables never used: {unused}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_module_output_references_exist(env: str) -> None:
+    calls = module_calls(env)
+    refs = {
+        (m, out)
+        for s in folder_strings(ENVIRONMENTS / env)
+        for m, out in re.findall(r"\bmodule\.(\w+)\.(\w+)", s)
+    }
+    assert refs, "the environment uses no module outputs"
+    for module, output in refs:
+        assert module in calls, f"{env}: module.{module} is not called"
+        source = (ENVIRONMENTS / env / calls[module]["source"]).resolve()
+        assert output in outputs(source), f"{env}: module.{module} has no output {output}"
+
+
+@pytest.mark.parametrize("folder", all_folders(), ids=_id)
+def test_resource_and_data_references_are_declared(folder: Path) -> None:
+    resources, data = labelled(folder, "resource"), labelled(folder, "data")
+    for s in folder_strings(folder):
+        for rtype, name in re.findall(r"(?<![\w.])(aws_\w+)\.(\w+)", s):
+            assert f"{rtype}.{name}" in resources, f"{_id(folder)}: {rtype}.{name} in {s!r}"
+        for rtype, name in re.findall(r"\bdata\.(aws_\w+)\.(\w+)", s):
+            assert f"{rtype}.{name}" in data, f"{_id(folder)}: data.{rtype}.{name}"
+
+
+def test_environments_differ_only_in_name_and_defaults() -> None:
+    dev, prod = (local_values(ENVIRONMENTS / env) for env in ENVS)
+    assert (dev.pop("env"), prod.pop("env")) == ("dev", "prod")
+    assert dev == prod
+    assert module_calls("dev") == module_calls("prod")
+    assert variables(ENVIRONMENTS / "dev").keys() == variables(ENVIRONMENTS / "prod").keys()
+    assert outputs(ENVIRONMENTS / "dev") == outputs(ENVIRONMENTS / "prod")
+
+
+# -- agreement with the code ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_glue_jobs_are_the_engine_steps(env: str) -> None:
+    from strata.aws.glue import spark_steps
+    from strata.pipelines import pipeline_names
+
+    jobs = local_values(ENVIRONMENTS / env)["glue_jobs"]
+    assert sorted(jobs) == sorted(pipeline_names()) == sorted(PIPELINES)
+    assert {p: steps for p, steps in jobs.items()} == {p: spark_steps(p) for p in PIPELINES}
+    job = labelled(MODULES / "glue", "resource")["aws_glue_job.step"]
+    assert job["command"][0]["script_location"] == "${local.artifacts}/glue/${each.key}.py"
+    assert job["name"] == "${local.prefix}-${each.value.pipeline}-${each.value.step}"
+
+
+def test_glue_job_arguments() -> None:
+    job = labelled(MODULES / "glue", "resource")["aws_glue_job.step"]
+    arguments = job["default_arguments"]
+    for name, value in {
+        "--lake": "var.lake_uri",
+        "--env": "var.env",
+        "--state_dir": "/tmp/strata",
+        "--additional-python-modules": "var.wheel_key",
+    }.items():
+        assert f'"{name}"' in arguments and value in arguments, name
+    version = variables(MODULES / "glue")["glue_version"]
+    assert float(version["default"]) >= 5.0, "Strata needs Python 3.11: Glue 5.0+"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_lambda_functions_are_the_asl_roles(env: str) -> None:
+    from strata.aws.asl import ROLES
+
+    functions = variables(ENVIRONMENTS / env)["lambda_functions"]["default"]
+    assert sorted(functions) == sorted(ROLES)
+    for role, size in functions.items():
+        assert 128 <= size["memory_mb"] <= 10240, role
+        assert size["timeout_seconds"] <= 900, role
+        assert 512 <= size["ephemeral_storage_mb"] <= 10240, role
+    function = labelled(MODULES / "lambda", "resource")["aws_lambda_function.role"]
+    assert function["package_type"] == "Image"
+    assert function["image_uri"] == "${var.image_uri}"
+    assert function["image_config"][0]["command"] == ["strata.aws.lambdas.${each.key}"]
+    assert function["function_name"] == "${local.prefix}-${each.key}"
+    env_vars = function["environment"][0]["variables"]
+    for name in ("STRATA_ENV", "STRATA_LAKE", 'STRATA_STATE_DIR = "/tmp/strata"'):
+        assert name in env_vars
+
+
+def test_lambda_handlers_exist() -> None:
+    import strata.aws.lambdas as lambdas
+    from strata.aws.asl import ROLES
+
+    for role in ROLES:
+        assert callable(getattr(lambdas, role)), f"strata.aws.lambdas.{role}"
+
+
+def test_prod_schedules_follow_strata_toml() -> None:
+    from strata.config import load_settings
+
+    settings = load_settings(profile="prod", config_file=ROOT / "strata.toml")
+    expected = {p: settings.schedules.get(p, settings.schedule) for p in PIPELINES}
+    assert variables(ENVIRONMENTS / "prod")["schedules"]["default"] == expected
+    assert expected["totesys"] == "rate(5 minutes)"
+    assert expected["smartsensor"] == "cron(0 2 * * ? *)"
+
+
+def test_dev_is_not_scheduled() -> None:
+    from strata.config import load_settings
+
+    settings = load_settings(profile="dev", config_file=ROOT / "strata.toml")
+    assert not settings.schedule and not settings.schedules
+    assert variables(ENVIRONMENTS / "dev")["schedules"]["default"] == {}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_follows_profile(env: str) -> None:
+    from strata.config import load_settings
+
+    settings = load_settings(profile=env, config_file=ROOT / "strata.toml")
+    declared = variables(ENVIRONMENTS / env)
+    assert declared["log_retention_days"]["default"] == settings.log_retention_days
+    assert declared["access_logging"]["default"] is settings.access_logging
+    s3 = module_calls(env)["s3"]
+    assert default(env, s3["access_logging"]) is settings.access_logging
+    assert default(env, s3["force_destroy"]) is (env == "dev")
+
+
+def test_prod_enables_access_logging_and_dev_does_not() -> None:
+    assert default("prod", module_calls("prod")["s3"]["access_logging"]) is True
+    assert default("dev", module_calls("dev")["s3"]["access_logging"]) is False
+    logging = labelled(MODULES / "s3", "resource")["aws_s3_bucket_logging.this"]
+    assert "var.access_logging" in logging["for_each"]
+    assert labelled(MODULES / "s3", "resource")["aws_s3_bucket.logs"]["count"] == (
+        "${var.access_logging ? 1 : 0}"
+    )
+
+
+def test_prod_is_protected_and_retains_longer() -> None:
+    dev, prod = (variables(ENVIRONMENTS / env) for env in ENVS)
+    assert prod["deletion_protection"]["default"] is True
+    assert dev["deletion_protection"]["default"] is False
+    for name in ("raw_expiration_days", "archive_after_days", "log_retention_days"):
+        assert prod[name]["default"] > dev[name]["default"], name
+    assert prod["raw_expiration_days"]["default"] == 455  # seed 001: 90 days S3 + 365 Glacier
+
+
+def test_lake_lifecycle_archives_raw_and_bronze() -> None:
+    s3 = variables(MODULES / "s3")
+    assert s3["archive_prefixes"]["default"] == ["raw/", "bronze/"]
+    rules = labelled(MODULES / "s3", "resource")["aws_s3_bucket_lifecycle_configuration.lake"]
+    text = json.dumps(rules)
+    assert "noncurrent_version_expiration" in text
+    assert "var.archive_after_days" in text and "var.archive_storage_class" in text
+    # S3 must never expire bronze: manifests are checkpoints; housekeeping deletes loads.
+    assert '"prefix": "raw/"' in text and '"prefix": "bronze/"' not in text
+
+
+# -- state machines ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_state_machines_read_deploy_asl(env: str) -> None:
+    call = module_calls(env)["stepfunctions"]
+    folder = call["definitions_dir"].replace("${path.module}", str(ENVIRONMENTS / env))
+    folder = folder.replace("${local.env}", env)
+    assert Path(folder).resolve() == (ASL / env).resolve()
+    machine = labelled(MODULES / "stepfunctions", "resource")["aws_sfn_state_machine.pipeline"]
+    assert machine["definition"] == '${file("${var.definitions_dir}/${each.key}.asl.json")}'
+    assert machine["name"] == "${local.prefix}-${each.key}"
+
+
+def _asl_missing() -> bool:
+    return not ASL.is_dir()
+
+
+@pytest.mark.skipif(_asl_missing(), reason="deploy/asl not generated yet")
+@pytest.mark.parametrize("env", ENVS)
+def test_state_machine_definitions_exist(env: str) -> None:
+    for pipeline in PIPELINES:
+        path = ASL / env / f"{pipeline}.asl.json"
+        assert path.is_file(), f"missing {path.relative_to(ROOT)}"
+        definition = json.loads(path.read_text())
+        assert definition["StartAt"] in definition["States"]
+
+
+def _task_targets(definition: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for state in definition["States"].values():
+        parameters = state.get("Parameters") or state.get("Arguments") or {}
+        if state.get("Resource") == "arn:aws:states:::lambda:invoke":
+            yield "lambda", parameters["FunctionName"]
+        elif state.get("Resource", "").startswith("arn:aws:states:::glue:startJobRun"):
+            yield "glue", parameters["JobName"]
+
+
+@pytest.mark.skipif(_asl_missing(), reason="deploy/asl not generated yet")
+@pytest.mark.parametrize("env", ENVS)
+def test_state_machines_call_what_terraform_creates(env: str) -> None:
+    roles = variables(ENVIRONMENTS / env)["lambda_functions"]["default"]
+    functions = {f"strata-{env}-{role}" for role in roles}
+    jobs = {
+        f"strata-{env}-{pipeline}-{step}"
+        for pipeline, steps in local_values(ENVIRONMENTS / env)["glue_jobs"].items()
+        for step in steps
+    }
+    called: dict[str, set[str]] = {"lambda": set(), "glue": set()}
+    for pipeline in PIPELINES:
+        definition = json.loads((ASL / env / f"{pipeline}.asl.json").read_text())
+        for kind, name in _task_targets(definition):
+            called[kind].add(name)
+    assert called["lambda"] and called["lambda"] <= functions
+    assert called["glue"] == jobs
+
+
+# -- IAM ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", module_folders(), ids=_id)
+def test_policies_grant_no_wildcard_action(folder: Path) -> None:
+    for path in tf_files(folder):
+        for statement in statements(parse(path)):
+            if statement.get("effect", "Allow") != "Allow":
+                continue
+            actions = statement["actions"]
+            assert isinstance(actions, list), f"{path}: actions must be a literal list"
+            for action in actions:
+                assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), f"{path}: {action!r}"
+            resources = statement.get("resources", [])
+            if isinstance(resources, list) and "*" in resources:
+                assert set(actions) <= UNSCOPED_ACTIONS, f"{path}: {actions} on '*'"
+
+
+def test_policies_come_from_policy_documents() -> None:
+    """Inline policies are aws_iam_policy_document JSON, so the check above sees them all."""
+    for folder in module_folders():
+        for key, body in labelled(folder, "resource").items():
+            if "policy" in body and key.split(".")[0] in (
+                "aws_iam_role_policy",
+                "aws_iam_user_policy",
+                "aws_s3_bucket_policy",
+                "aws_ecr_repository_policy",
+            ):
+                assert body["policy"].startswith("${data.aws_iam_policy_document."), key
+            if "assume_role_policy" in body:
+                assert body["assume_role_policy"].startswith("${data.aws_iam_policy_document.")
+    text = "\n".join(p.read_text() for p in tf_files())
+    assert "arn:aws:iam::aws:policy" not in text, "no AWS managed policies"
+    assert "aws_iam_access_key" not in text, "access keys stay out of the state"
+
+
+def _document(name: str) -> dict[str, Any]:
+    return labelled(MODULES / "iam", "data")[f"aws_iam_policy_document.{name}"]
+
+
+def _actions(document: dict[str, Any]) -> set[str]:
+    return {action for statement in statements(document) for action in statement["actions"]}
+
+
+def test_iam_principals() -> None:
+    resources = labelled(MODULES / "iam", "resource")
+    for role in ("glue", "lambda", "states", "scheduler"):
+        assert f"aws_iam_role.{role}" in resources
+    assert "aws_iam_user.worker" in resources
+    assert _actions(_document("scheduler")) == {"states:StartExecution"}
+    states = _actions(_document("states"))
+    assert {"lambda:InvokeFunction", "glue:StartJobRun", "glue:GetJobRun"} <= states
+
+
+def test_worker_can_receive_read_gold_and_its_secret_only() -> None:
+    actions = _actions(_document("worker"))
+    assert {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "s3:GetObject",
+        "secretsmanager:GetSecretValue",
+    } <= actions
+    writes = {"sqs:SendMessage", "s3:PutObject", "s3:DeleteObject", "kms:GenerateDataKey"}
+    assert not actions & writes
+    assert variables(MODULES / "iam")["worker_gold_prefixes"]["default"] == ["gold/weather_sales/"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secret_readers(env: str) -> None:
+    secrets = local_values(ENVIRONMENTS / env)["secrets"]
+    readers = {key: set(s["readers"]) for key, s in secrets.items()}
+    assert readers["weather_sales/warehouse_url"] == {"worker"}
+    assert all(r <= {"ingest", "process", "load", "notify", "worker"} for r in readers.values())
+    assert all(key.endswith("warehouse_url") for key, r in readers.items() if "load" in r)
+
+
+def test_secret_values_stay_out_of_terraform() -> None:
+    for folder in all_folders():
+        for key, body in labelled(folder, "resource").items():
+            assert not key.startswith("aws_secretsmanager_secret_version."), key
+            assert "secret_string" not in body, key
+    secret = labelled(MODULES / "secretsmanager", "resource")["aws_secretsmanager_secret.this"]
+    assert secret["name"] == "strata/${var.env}/${each.key}"
+
+
+def test_export_queue() -> None:
+    resources = labelled(MODULES / "sqs", "resource")
+    queue, dlq = resources["aws_sqs_queue.export"], resources["aws_sqs_queue.dlq"]
+    for q in (queue, dlq):
+        assert q["fifo_queue"] is True and q["content_based_deduplication"] is False
+    assert queue["name"] == "${local.name}.fifo"
+    declared = variables(MODULES / "sqs")
+    assert declared["name"]["default"] == "weather-sales-export"
+    assert declared["max_receive_count"]["default"] == 5
+    assert declared["visibility_timeout_seconds"]["default"] == 60
+    assert "var.max_receive_count" in queue["redrive_policy"]
+
+
+# -- formatting and the Lambda image ------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_terraform_fmt() -> None:
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", str(TERRAFORM)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"terraform fmt would change: {result.stdout}"
+
+
+def test_lambda_dockerfile() -> None:
+    text = (ROOT / "deploy" / "lambda" / "Dockerfile").read_text()
+    assert re.search(r"^FROM public\.ecr\.aws/lambda/python:3\.11$", text, re.M)
+    assert "[aws]" in text
+    assert re.search(r'^CMD \["strata\.aws\.lambdas\.ingest"\]$', text, re.M)
+
+
+def test_docs_name_existing_outputs_and_variables() -> None:
+    text = (ROOT / "docs" / "deploy-aws.md").read_text()
+    named = set(re.findall(r"terraform output (?:-raw |-json )?(\w+)", text))
+    assert {"lake_uri", "artifacts_bucket", "lambda_repository_url"} <= named
+    for env in ENVS:
+        assert named <= outputs(ENVIRONMENTS / env), named - outputs(ENVIRONMENTS / env)
+    assert "module.lambda.aws_ecr_repository.images" in text
+    assert "aws_ecr_repository.images" in labelled(MODULES / "lambda", "resource")
+    for variable in re.findall(r"-var (\w+)=", text):
+        assert variable in variables(ENVIRONMENTS / "prod"), variable
