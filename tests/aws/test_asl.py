@@ -72,7 +72,13 @@ def test_every_pipeline_exports_a_complete_state_machine(name: str, env: str) ->
                 "Next": f"{step.name} failed",
             }
         ]
-        if step.name in engine:  # the Glue job strata.aws.glue writes a script for
+        if step.on_premises:  # waits for a `strata tasks` worker on the premises
+            assert state["Resource"] == "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+            assert state["Parameters"]["QueueUrl"] == "${onprem_tasks_queue_url}"
+            assert state["Parameters"]["MessageBody"]["task_token.$"] == "$$.Task.Token"
+            assert state["TimeoutSeconds"] == asl.CALLBACK_TIMEOUT
+            own = state["Retry"]
+        elif step.name in engine:  # the Glue job strata.aws.glue writes a script for
             assert state["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
             assert state["Parameters"]["JobName"] == f"strata-{env}-{name}-{step.name}"
             own = state["Retry"]
@@ -90,6 +96,11 @@ def test_every_pipeline_exports_a_complete_state_machine(name: str, env: str) ->
             assert clause["BackoffRate"] == max(1.0, local.backoff_rate)
     assert states[asl.FAILED]["Type"] == "Fail"
     assert states[asl.NOTIFY_FAILURE]["Parameters"]["FunctionName"] == f"strata-{env}-notify"
+
+
+def test_only_the_weather_sales_upload_runs_on_the_premises() -> None:
+    onprem = {(n, s.name) for n in PIPELINES for s in build(n).steps if s.on_premises}
+    assert onprem == {("weather_sales", "upload")}
 
 
 def test_retry_names_cover_every_subclass_of_the_retried_errors() -> None:

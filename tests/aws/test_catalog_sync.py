@@ -7,6 +7,7 @@ database name `strata_<env>_<pipeline>`) and never sees another test's databases
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -459,7 +460,14 @@ def test_cli_sync_prints_what_it_did(
     csv = Bronze(lake, "shop", "returns")
     csv.write_batches("returns", pa.table({"id": [1]}).to_reader(), fmt="csv", run_id="r")
     monkeypatch.chdir(tmp_path)
-    env = {"STRATA_CONFIG": str(tmp_path / "strata.toml"), "COLUMNS": "250"}
+    # The CLI's console took its width when strata.cli.app was first imported (COLUMNS then,
+    # or the terminal): a wide one here, so no cell is cut short whatever ran before.
+    from rich.console import Console
+
+    cli()  # imports strata.cli.app
+    app_module = sys.modules["strata.cli.app"]  # the module (strata.cli.app is also the app)
+    monkeypatch.setattr(app_module, "out", Console(width=250))
+    env = {"STRATA_CONFIG": str(tmp_path / "strata.toml")}
     args = ["catalog", "sync", "--glue", "--lake", settings.lake, "--env", settings.profile]
     database = f"strata_{settings.profile}_shop"
     client = glue(aws_env)

@@ -130,3 +130,51 @@ def test_the_notify_function_sends_the_failure_alert(
     assert "Run: exec-5\nStep: ingest\nError: DatabaseUnavailable: totesys: connection refused" in (
         text
     )
+
+
+def test_with_the_state_in_the_lake_each_invocation_can_start_on_an_empty_disk(
+    weather_sales: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on Lambda: every invocation gets a fresh state folder; the file ledger, checkpoints
+    and run history travel through `<lake>/_strata/state.db`. A second execution finds the
+    files processed, the gold days announced, and sends nothing again."""
+    from strata.files.ledger import FileLedger
+    from strata.runner.lake_state import lake_state
+
+    weather_sales.configure()
+    monkeypatch.setenv("STRATA_STATE_IN_LAKE", "true")
+    spec = get_pipeline("weather_sales")
+    steps = spec.build(spec.options({})).steps
+    results: dict[str, list[dict[str, Any]]] = {}
+    for execution in ("exec-a", "exec-b"):
+        for step in steps:
+            monkeypatch.setenv("STRATA_STATE_DIR", str(tmp_path / "disks" / uuid.uuid4().hex))
+            result = getattr(lambdas, step_role(step))(event("weather_sales", step.name, execution))
+            results.setdefault(execution, []).append(result)
+    first, second = ({r["step"]: r for r in results[e]} for e in ("exec-a", "exec-b"))
+    assert first["notify"]["rows_out"] == len(DAYS)  # one message per gold day
+    assert first["finish"]["rows_out"] == len(DAYS)  # the landed files, found in the ledger
+    assert second["upload"]["rows_out"] == 0
+    assert second["land"]["rows_out"] == 0
+    assert second["notify"]["rows_out"] == 0  # the checkpoint came back from the lake
+    # The lake's state database holds every invocation's run and the processed files.
+    settings = load_settings_with(monkeypatch, tmp_path / "reader")
+    with lake_state(settings):
+        ledger = FileLedger(settings.state_path)
+        assert {e.status for e in ledger.entries("weather_sales")} == {"processed"}
+        assert len(ledger.entries("weather_sales")) == len(DAYS)
+        store = RunStore(settings.state_path)
+        assert store.run("exec-b.finish.0").status == "succeeded"
+        assert store.run("exec-a.upload.0").status == "succeeded"
+    assert gold_rows(weather_sales) == len(DAYS) * ROWS
+
+
+def load_settings_with(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> Any:
+    from strata.config import load_settings
+
+    monkeypatch.setenv("STRATA_STATE_DIR", str(state_dir))
+    return load_settings(dotenv=None)
+
+
+def gold_rows(setup: Any) -> int:
+    return int(setup.gold().num_rows)

@@ -12,6 +12,9 @@ Where each Task runs (`TaskResources`):
   `strata-<env>-<role>` (`strata.aws.lambdas`); engine steps start their Glue job,
   `strata-<env>-<pipeline>-<step>` (`strata.aws.glue`), and wait for it (`.sync`), or run on
   the `process` Lambda with `engine_steps="lambda"`.
+  Steps marked `on_premises` (weather_sales' upload of the local sales folder) are sent to
+  the on-premises task queue with a task token, for a `strata tasks` worker there; the queue
+  URL is the placeholder `${onprem_tasks_queue_url}`, which Terraform's `templatefile` fills.
 - `callback`: every step is sent to an SQS queue with a task token
   (`sqs:sendMessage.waitForTaskToken`); a `strata.aws.tasks.TaskWorker` anywhere that can
   reach the queue runs it and answers Step Functions. This is how on-premise workers take part
@@ -29,7 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import strata.queues.base  # noqa: F401 - defines QueueUnavailable, a TransientError
+import strata.queues.base  # defines QueueUnavailable, a TransientError
+import strata.runner.lake_state  # noqa: F401 - defines StateConflict, a TransientError
 from strata.errors import ConfigError
 from strata.runner.pipeline import Pipeline, Retry, Step
 
@@ -52,6 +56,11 @@ LAMBDA_SERVICE_ERRORS = (
     "Lambda.TooManyRequestsException",
 )
 SUCCEEDED, FAILED, NOTIFY_FAILURE = "Succeeded", "Failed", "NotifyFailure"
+ONPREM_QUEUE = "${onprem_tasks_queue_url}"
+"""Where on-premises steps wait in `aws` mode: filled in by Terraform (templatefile)."""
+CALLBACK_TIMEOUT = 3600
+"""Seconds a task sent to workers may take before Step Functions gives up on it (no worker
+running, a worker that died): States.Timeout, which the Catch turns into the failure path."""
 
 
 def step_role(step: Step) -> str:
@@ -89,11 +98,9 @@ class TaskResources:
         """Resource, Parameters and ResultSelector of a Task sending `event` (JSONPath keys
         ending in `.$` are resolved by Step Functions)."""
         if self.mode == "callback":
-            body = {**event, "task_token.$": "$$.Task.Token"}
-            return {
-                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"QueueUrl": self.callback_queue_url, "MessageBody": body},
-            }
+            return _callback(event, self.callback_queue_url)
+        if step is not None and step.on_premises:
+            return _callback(event, ONPREM_QUEUE)
         if step is not None and step.runs_on == "engine" and self.engine_steps == "glue":
             return {
                 "Resource": "arn:aws:states:::glue:startJobRun.sync",
@@ -113,10 +120,20 @@ class TaskResources:
     def service_retry(self, step: Step | None) -> list[dict[str, Any]]:
         """Retries for the transport itself (Lambda throttling), before the step's own."""
         on_glue = step is not None and step.runs_on == "engine" and self.engine_steps == "glue"
-        if self.mode != "aws" or on_glue:
+        if self.mode != "aws" or on_glue or (step is not None and step.on_premises):
             return []
         clause = {"IntervalSeconds": 2, "MaxAttempts": 5, "BackoffRate": 2.0}
         return [{"ErrorEquals": list(LAMBDA_SERVICE_ERRORS), **clause}]
+
+
+def _callback(event: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    """A task sent to `queue_url` with its token; a `strata tasks` worker answers."""
+    body = {**event, "task_token.$": "$$.Task.Token"}
+    return {
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url, "MessageBody": body},
+        "TimeoutSeconds": CALLBACK_TIMEOUT,
+    }
 
 
 def error_names(errors: Iterable[type[BaseException]]) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from strata.config import Settings, load_settings
 from strata.errors import ConfigError, StrataError, unknown_name
 from strata.runner import Pipeline, RunRecord, RunStore, new_run_id
+from strata.runner.lake_state import lake_state
 
 log = logging.getLogger("strata.aws.glue")
 
@@ -40,6 +41,7 @@ OPTIONAL = (
     "s3_endpoint_url",
     "aws_region",
     "state_dir",
+    "state_in_lake",
     "workers",
 )
 OPTION_PREFIX = "option_"
@@ -61,6 +63,7 @@ ARGUMENTS: dict[str, str] = {
     "s3_endpoint_url": "S3 endpoint override (MinIO, LocalStack, moto)",
     "aws_region": "the bucket's region when the environment has no AWS_REGION",
     "state_dir": "folder of the run history and lease (on Glue: under /tmp)",
+    "state_in_lake": "true or false: keep the state database in the lake between jobs",
     "workers": "DuckDB threads; Spark runs local[workers] on the driver",
     "option_<name>": "a pipeline option, e.g. --option_lookback_days 3",
 }
@@ -151,6 +154,7 @@ class GlueJobArgs:
     s3_endpoint_url: str | None = None
     aws_region: str | None = None
     state_dir: str | None = None
+    state_in_lake: bool | None = None
     workers: str | None = None
     options: dict[str, str] = field(default_factory=dict)
 
@@ -215,6 +219,9 @@ def parse_job_args(argv: Sequence[str]) -> GlueJobArgs:
         s3_endpoint_url=given.get("s3_endpoint_url"),
         aws_region=given.get("aws_region"),
         state_dir=given.get("state_dir"),
+        state_in_lake=(
+            _flag(given["state_in_lake"], "state_in_lake") if "state_in_lake" in given else None
+        ),
         workers=given.get("workers"),
         options={name[len(OPTION_PREFIX) :]: given[name] for name in options if name in given},
     )
@@ -227,6 +234,7 @@ def job_settings(args: GlueJobArgs, pipeline: str) -> Settings:
         config_file=Path(args.config) if args.config else None,
         lake=args.lake,
         state_dir=args.state_dir,
+        state_in_lake=args.state_in_lake,
         s3_endpoint_url=args.s3_endpoint_url,
         aws_region=args.aws_region,
         workers=args.workers,
@@ -249,10 +257,15 @@ def run_glue_job(pipeline: str, step: str, argv: Sequence[str] | None = None) ->
     Raises GlueJobFailed when it failed, ConfigError for bad arguments, and what
     `run_pipeline` raises (LeaseHeld, StorageError for a lake it cannot open).
     """
-    from strata.session import run_pipeline
-
     args = parse_job_args(sys.argv[1:] if argv is None else argv)
     settings = job_settings(args, pipeline)
+    with lake_state(settings):  # with --state_in_lake true: the lake's state database
+        return _run_job(pipeline, step, args, settings)
+
+
+def _run_job(pipeline: str, step: str, args: GlueJobArgs, settings: Settings) -> RunRecord:
+    from strata.session import run_pipeline
+
     if RunStore(settings.state_path).run(args.run_id) is not None:
         raise ConfigError(
             f"run id {args.run_id!r} is already in the run history ({settings.state_path}); "

@@ -17,7 +17,9 @@ the exported Retry clauses list. `{"action": "alert", ...}` (the `notify` functi
 failure path) sends the profile's alerts for the failed step.
 
 Settings come from the environment as for `strata run` (`STRATA_ENV`, `STRATA_LAKE`,
-`STRATA_STATE_DIR`, `STRATA_<PIPELINE>__<OPTION>`, secrets by reference).
+`STRATA_STATE_DIR`, `STRATA_<PIPELINE>__<OPTION>`, secrets by reference). Deployed, the
+functions set `STRATA_STATE_IN_LAKE=true`: the state database (run history, file ledger,
+checkpoints) lives in the lake between invocations (`strata.runner.lake_state`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from strata.config import Settings, load_settings
 from strata.errors import ConfigError, StepFailed
 from strata.runner import Runner, RunStore
+from strata.runner.lake_state import lake_state
 
 log = logging.getLogger("strata.aws.lambdas")
 
@@ -87,13 +90,21 @@ def _inputs(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_step(event: dict[str, Any], *, role: str | None = None) -> dict[str, Any]:
-    """Run the event's step once; the step's result, or its own exception raised."""
+    """Run the event's step once; the step's result, or its own exception raised. With
+    `state_in_lake`, the state database comes from the lake and goes back after the step."""
+    pipeline, step = _required(event, "pipeline"), _required(event, "step")
+    settings = _settings(event)
+    with lake_state(settings):
+        return _run_step(event, settings, pipeline, step, role)
+
+
+def _run_step(
+    event: dict[str, Any], settings: Settings, pipeline: str, step: str, role: str | None
+) -> dict[str, Any]:
     from strata.aws.asl import step_role
     from strata.pipelines import get_pipeline
     from strata.session import run_pipeline
 
-    pipeline, step = _required(event, "pipeline"), _required(event, "step")
-    settings = _settings(event)
     spec = get_pipeline(pipeline)
     chosen = spec.build(spec.options(settings.pipeline_options(pipeline))).step(step)
     if role is not None and step_role(chosen) != role:

@@ -13,8 +13,9 @@ twice, and finishes them. Nothing is lost, nothing is doubled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -118,6 +119,25 @@ def land_files(
         if on_outcome is not None:
             on_outcome(outcome)
     return outcomes
+
+
+LANDED = "landed"
+"""The key of `RunContext.outputs` under which a land step leaves its outcomes."""
+
+
+def landed_outcomes(
+    outputs: Mapping[str, Any], landing: Landing, ledger: FileLedger, plan: LandingPlan
+) -> list[FileOutcome]:
+    """The outcomes the land step left in `outputs`, or — when the finish step runs apart from
+    it, as a task of its own (Step Functions) — the files the ledger holds `active` that are
+    still in the landing area: landed, not finished (the lease keeps other runs out)."""
+    if LANDED in outputs:
+        return list(outputs[LANDED])
+    return [
+        FileOutcome(LandedFile(entry.name, entry.size, entry.md5), "loaded")
+        for entry in ledger.entries(plan.pipeline, "active")
+        if landing.exists(entry.name)
+    ]
 
 
 def finish_files(

@@ -82,6 +82,9 @@ class Step:
     `runs_on` says where its work executes: "driver" (Python in the process running the
     pipeline: API calls, database extracts, warehouse loads) or "engine" (on the run's engine:
     the SQL `models` it builds, or Python batch functions through `Engine.map_batches`).
+    `on_premises` marks a step that needs what only the user's own network has (a local
+    folder, a database the cloud cannot reach): deployed, it runs on a `strata tasks` worker
+    there instead of a Lambda function.
     """
 
     name: str
@@ -91,6 +94,7 @@ class Step:
     description: str = ""
     runs_on: str = "driver"
     models: tuple[str, ...] = ()
+    on_premises: bool = False
 
     def __post_init__(self) -> None:
         if self.runs_on not in RUNS_ON:

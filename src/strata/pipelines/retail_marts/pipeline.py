@@ -25,7 +25,14 @@ from rich.console import Console
 from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
-from strata.files.ingest import FileOutcome, LandingPlan, finish_files, land_files
+from strata.files.ingest import (
+    LANDED,
+    FileOutcome,
+    LandingPlan,
+    finish_files,
+    land_files,
+    landed_outcomes,
+)
 from strata.files.landing import Landing
 from strata.files.ledger import FileLedger
 from strata.runner import Pipeline, RunContext, Step, StepResult, model_step
@@ -184,7 +191,7 @@ def land(ctx: RunContext, options: Options) -> StepResult:
             ctx.run_id,
             on_outcome=lambda _: bar.advance(bar.task_ids[0]),
         )
-    ctx.outputs["landed"] = outcomes
+    ctx.outputs[LANDED] = outcomes
     rejected = [o for o in outcomes if o.status == "rejected"]
     metrics: dict[str, Any] = {"landing": area.uri, "files": _outcome_metrics(outcomes)}
     if generated:
@@ -225,8 +232,9 @@ def load(ctx: RunContext, options: Options) -> StepResult:
 
 def finish(ctx: RunContext, options: Options) -> StepResult:
     """Loaded files to the processed prefix, ledger `processed` (staging table `I`)."""
-    outcomes: list[FileOutcome] = ctx.outputs.get("landed", [])
-    finish_files(landing(ctx.settings, options), ledger(ctx), options.plan(), outcomes)
+    area, files, plan = landing(ctx.settings, options), ledger(ctx), options.plan()
+    outcomes = landed_outcomes(ctx.outputs, area, files, plan)
+    finish_files(area, files, plan, outcomes)
     moved = [o.file.name for o in outcomes if o.status in ("loaded", "skipped")]
     metrics: dict[str, Any] = {"moved": moved}
     staged = _mirror_staging(ctx, options)

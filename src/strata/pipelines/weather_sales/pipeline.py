@@ -29,7 +29,13 @@ from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
 from strata.errors import SourceError
-from strata.files.ingest import FileOutcome, LandingPlan, finish_files, land_files
+from strata.files.ingest import (
+    LANDED,
+    LandingPlan,
+    finish_files,
+    land_files,
+    landed_outcomes,
+)
 from strata.files.landing import Landing, local_md5
 from strata.files.ledger import FileLedger
 from strata.files.validate import ColumnSpec
@@ -257,7 +263,7 @@ def land(ctx: RunContext, options: Options) -> StepResult:
             ctx.run_id,
             on_outcome=lambda _: bar.advance(bar.task_ids[0]),
         )
-    ctx.outputs["landed"] = outcomes
+    ctx.outputs[LANDED] = outcomes
     masters = _land_masters(ctx, zone)
     loaded = [o for o in outcomes if o.status == "loaded"]
     rejected = [o for o in outcomes if o.status == "rejected"]
@@ -465,8 +471,9 @@ def notify(ctx: RunContext, options: Options) -> StepResult:
 
 def finish(ctx: RunContext, options: Options) -> StepResult:
     """The run's sales files are marked processed in the ledger (they stay in the raw zone)."""
-    outcomes: list[FileOutcome] = ctx.outputs.get("landed", [])
-    finish_files(raw_zone(ctx), FileLedger(ctx.settings.state_path), plan(), outcomes)
+    zone, ledger = raw_zone(ctx), FileLedger(ctx.settings.state_path)
+    outcomes = landed_outcomes(ctx.outputs, zone, ledger, plan())
+    finish_files(zone, ledger, plan(), outcomes)
     return StepResult(rows_out=sum(o.status == "loaded" for o in outcomes))
 
 
@@ -481,6 +488,7 @@ def build(options: BaseModel) -> Pipeline:
                 "upload",
                 lambda ctx: upload(ctx, options),
                 description="local CSVs into raw/ (skipped when MD5 and size match)",
+                on_premises=True,  # the sales folder is on the premises, as in the seed
             ),
             Step(
                 "land",

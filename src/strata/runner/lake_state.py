@@ -1,0 +1,137 @@
+"""The state database kept in the lake, for runtimes without a lasting disk.
+
+A Lambda function, a Glue job or a container starts with an empty disk, so the run history,
+leases, file ledger and checkpoints of `<state_dir>/state.db` would be lost after every task.
+With `state_in_lake = true`, `lake_state(settings)` copies `<lake>/_strata/state.db` into the
+state folder before the task and writes it back after it — also when the task failed, so the
+attempt is on record. The write is conditional: on S3 it names the version it read (`If-Match`
+its ETag, or `If-None-Match: *` for the first one), so a second execution that changed the
+object in between is refused instead of overwritten: `StateConflict`, naming both, and the
+task fails (Step Functions retries or fails it; the data steps themselves are idempotent).
+
+On a local lake the copy has no such check (one machine: the SQLite lease already guards it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from strata.config import Settings
+from strata.errors import StorageError, TransientError
+
+log = logging.getLogger("strata.runner.lake_state")
+
+STATE_OBJECT = "_strata/state.db"
+
+
+class StateConflict(TransientError):
+    """Another task wrote the lake's state database while this one ran."""
+
+
+@contextmanager
+def lake_state(settings: Settings) -> Iterator[None]:
+    """The lake's state database in `settings.state_path` for the duration of the block."""
+    if not settings.state_in_lake:
+        yield
+        return
+    store = _S3State(settings) if urlparse(settings.lake).scheme == "s3" else _LocalState(settings)
+    local = settings.state_path / "state.db"
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    for leftover in (local, *_sidecars(local)):
+        leftover.unlink(missing_ok=True)
+    version = store.download(local)
+    try:
+        yield
+    finally:
+        _checkpoint(local)
+        if local.exists():
+            store.upload(local, version)
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold SQLite's write-ahead log into the database file, so one file holds everything."""
+    if not path.exists():
+        return
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+
+
+class _LocalState:
+    def __init__(self, settings: Settings) -> None:
+        from strata.session import open_lake
+
+        self.lake = open_lake(settings)
+
+    def download(self, local: Path) -> str | None:
+        if not self.lake.exists(STATE_OBJECT):
+            return None
+        local.write_bytes(self.lake.read_bytes(STATE_OBJECT))
+        return "present"
+
+    def upload(self, local: Path, version: str | None) -> None:
+        self.lake.write_bytes(STATE_OBJECT, local.read_bytes())
+
+
+class _S3State:
+    def __init__(self, settings: Settings) -> None:
+        import boto3
+
+        parsed = urlparse(settings.lake)
+        self.bucket = parsed.netloc
+        self.key = "/".join(p for p in (parsed.path.strip("/"), STATE_OBJECT) if p)
+        self.where = f"s3://{self.bucket}/{self.key}"
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url or settings.aws_endpoint_url,
+            region_name=settings.aws_region,
+        )
+
+    def download(self, local: Path) -> str | None:
+        """The object into `local`; its ETag, or None when there is none yet."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
+            local.write_bytes(answer["Body"].read())
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise StorageError(f"cannot read the state database {self.where}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot read the state database {self.where}: {exc}") from exc
+        return str(answer["ETag"])
+
+    def upload(self, local: Path, version: str | None) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        condition = {"IfMatch": version} if version else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.key, Body=local.read_bytes(), **condition
+            )
+        except ClientError as exc:
+            if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise StateConflict(
+                    f"the state database {self.where} changed while this task ran (another "
+                    "execution of a pipeline on this lake); this task's state changes were not "
+                    "saved"
+                ) from exc
+            raise StorageError(f"cannot write the state database {self.where}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot write the state database {self.where}: {exc}") from exc
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
