@@ -4,7 +4,8 @@ Providers cannot be downloaded here, so `terraform init/validate` cannot run. Th
 every .tf file (python-hcl2) and check the wiring between environments and modules, the
 references inside each module, the IAM policies, the environment differences, and that the
 Terraform agrees with the code: Glue jobs with the engine steps, Lambda functions with the ASL
-roles, schedules with strata.toml, state machine definitions with deploy/asl.
+roles, schedules with strata.toml, state machine definitions with deploy/asl, the on-premises
+task queue with the steps marked on_premises, and state_in_lake on every runtime that runs steps.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ TERRAFORM = ROOT / "deploy" / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVIRONMENTS = TERRAFORM / "environments"
 ASL = ROOT / "deploy" / "asl"
+ONPREM_QUEUE_VARIABLE = "onprem_tasks_queue_url"
+CALLBACK_RESOURCE = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 PIPELINES = ("weather_sales", "smartsensor", "shopease", "retail_marts", "totesys")
 ENVS = ("dev", "prod")
 MODULE_NAMES = (
@@ -301,6 +304,7 @@ def test_glue_job_arguments() -> None:
         "--lake": "var.lake_uri",
         "--env": "var.env",
         "--state_dir": "/tmp/strata",
+        "--state_in_lake": "true",
         "--additional-python-modules": "var.wheel_key",
     }.items():
         assert f'"{name}"' in arguments and value in arguments, name
@@ -326,6 +330,54 @@ def test_lambda_functions_are_the_asl_roles(env: str) -> None:
     env_vars = function["environment"][0]["variables"]
     for name in ("STRATA_ENV", "STRATA_LAKE", 'STRATA_STATE_DIR = "/tmp/strata"'):
         assert name in env_vars
+
+
+def _glue_strata_arguments() -> dict[str, str]:
+    """The jobs' default arguments that Strata reads (not Glue's own), with var.* stand-ins."""
+    from strata.aws.glue import ARGUMENTS
+
+    job = labelled(MODULES / "glue", "resource")["aws_glue_job.step"]
+    pairs = re.findall(r'"--([\w-]+)" = ("[^"]*"|[^,}]+)', job["default_arguments"])
+    stand_ins = {"var.lake_uri": "s3://lake", "var.env": "prod"}
+    found = {}
+    for name, value in pairs:
+        if name in ARGUMENTS:
+            value = value.strip()
+            found[name] = value.strip('"') if value.startswith('"') else stand_ins.get(value, "4")
+    return found
+
+
+def test_glue_jobs_keep_state_in_lake() -> None:
+    """Every Glue job copies the lake's state database in and out (--state_in_lake true), and
+    strata.aws.glue reads the arguments the jobs get."""
+    from strata.aws.glue import parse_job_args
+
+    arguments = _glue_strata_arguments()
+    assert arguments.get("state_in_lake") == "true", arguments
+    assert {"lake", "env", "state_dir", "state_in_lake", "workers"} <= set(arguments)
+    argv = ["--JOB_NAME", "strata-prod-totesys-refine"]
+    for name, value in arguments.items():
+        argv += [f"--{name}", value]
+    parsed = parse_job_args(argv)
+    assert parsed.state_in_lake is True
+    assert parsed.lake == "s3://lake" and parsed.state_dir == "/tmp/strata"
+
+
+def test_lambda_functions_keep_state_in_lake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every function gets STRATA_STATE_IN_LAKE=true, after var.environment so that no
+    override turns it off, and Settings reads that variable."""
+    from strata.config import load_settings
+
+    function = labelled(MODULES / "lambda", "resource")["aws_lambda_function.role"]
+    env_vars = function["environment"][0]["variables"]
+    fixed = re.fullmatch(r"\$\{merge\(var\.environment, \{(.*)\}\)\}", env_vars)
+    assert fixed, f"var.environment must come first in the merge: {env_vars}"
+    assert re.search(r'\bSTRATA_STATE_IN_LAKE = "true"', fixed.group(1))
+    assert function["for_each"] == "${var.functions}"
+    for env in ENVS:
+        assert "STRATA_STATE_IN_LAKE" not in str(local_values(ENVIRONMENTS / env))
+    monkeypatch.setenv("STRATA_STATE_IN_LAKE", "true")
+    assert load_settings(profile="prod", config_file=ROOT / "strata.toml").state_in_lake is True
 
 
 def test_lambda_handlers_exist() -> None:
@@ -407,8 +459,12 @@ def test_state_machines_read_deploy_asl(env: str) -> None:
     folder = folder.replace("${local.env}", env)
     assert Path(folder).resolve() == (ASL / env).resolve()
     machine = labelled(MODULES / "stepfunctions", "resource")["aws_sfn_state_machine.pipeline"]
-    assert machine["definition"] == '${file("${var.definitions_dir}/${each.key}.asl.json")}'
+    assert machine["definition"] == (
+        '${templatefile("${var.definitions_dir}/${each.key}.asl.json", '
+        f"{{{ONPREM_QUEUE_VARIABLE} = var.{ONPREM_QUEUE_VARIABLE}}})}}"
+    )
     assert machine["name"] == "${local.prefix}-${each.key}"
+    assert call[ONPREM_QUEUE_VARIABLE] == "${module.sqs.onprem_tasks_queue_url}"
 
 
 def _asl_missing() -> bool:
@@ -432,6 +488,14 @@ def _task_targets(definition: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield "lambda", parameters["FunctionName"]
         elif state.get("Resource", "").startswith("arn:aws:states:::glue:startJobRun"):
             yield "glue", parameters["JobName"]
+        elif state.get("Resource") == CALLBACK_RESOURCE:
+            yield "sqs", parameters["QueueUrl"]
+        elif state.get("Type") == "Task":
+            raise AssertionError(f"a Task state Terraform does not provide for: {state}")
+
+
+def _definition(env: str, pipeline: str) -> dict[str, Any]:
+    return json.loads((ASL / env / f"{pipeline}.asl.json").read_text())
 
 
 @pytest.mark.skipif(_asl_missing(), reason="deploy/asl not generated yet")
@@ -444,13 +508,100 @@ def test_state_machines_call_what_terraform_creates(env: str) -> None:
         for pipeline, steps in local_values(ENVIRONMENTS / env)["glue_jobs"].items()
         for step in steps
     }
-    called: dict[str, set[str]] = {"lambda": set(), "glue": set()}
+    called: dict[str, set[str]] = {"lambda": set(), "glue": set(), "sqs": set()}
     for pipeline in PIPELINES:
-        definition = json.loads((ASL / env / f"{pipeline}.asl.json").read_text())
-        for kind, name in _task_targets(definition):
+        for kind, name in _task_targets(_definition(env, pipeline)):
             called[kind].add(name)
     assert called["lambda"] and called["lambda"] <= functions
     assert called["glue"] == jobs
+    assert called["sqs"] == {f"${{{ONPREM_QUEUE_VARIABLE}}}"}
+
+
+def _onprem_pipelines_in_code() -> list[str]:
+    from strata.pipelines import get_pipeline
+
+    found = []
+    for name in PIPELINES:
+        spec = get_pipeline(name)
+        if any(step.on_premises for step in spec.build(spec.options({})).steps):
+            found.append(name)
+    return sorted(found)
+
+
+@pytest.mark.skipif(_asl_missing(), reason="deploy/asl not generated yet")
+@pytest.mark.parametrize("env", ENVS)
+def test_onprem_pipelines_are_the_ones_with_onprem_steps(env: str) -> None:
+    """The worker may answer the tokens of exactly the state machines that send to its queue."""
+    from strata.aws.asl import CALLBACK_TIMEOUT, ONPREM_QUEUE
+
+    declared = local_values(ENVIRONMENTS / env)["onprem_pipelines"]
+    assert sorted(declared) == _onprem_pipelines_in_code() == ["weather_sales"]
+    sending = set()
+    for pipeline in PIPELINES:
+        for state in _definition(env, pipeline)["States"].values():
+            if state.get("Resource") == CALLBACK_RESOURCE:
+                assert state["Parameters"]["QueueUrl"] == ONPREM_QUEUE
+                assert state["Parameters"]["MessageBody"]["task_token.$"] == "$$.Task.Token"
+                assert state["TimeoutSeconds"] == CALLBACK_TIMEOUT
+                sending.add(pipeline)
+    assert sorted(sending) == sorted(declared)
+    iam = module_calls(env)["iam"]
+    assert iam["onprem_pipelines"] == "${local.onprem_pipelines}"
+    assert iam["onprem_tasks_queue_arn"] == "${module.sqs.onprem_tasks_queue_arn}"
+
+
+_TEMPLATE = re.compile(r"(?<![$%])[$%]\{")
+_ESCAPED = re.compile(r"\$\$\{|%%\{")
+
+
+@pytest.mark.skipif(_asl_missing(), reason="deploy/asl not generated yet")
+@pytest.mark.parametrize("env", ENVS)
+def test_definitions_hold_no_template_sequence_but_the_queue_url(env: str) -> None:
+    """templatefile would interpolate any other ${...} or run a %{...} directive, and turn an
+    escaped $${ or %%{ into ${ or %{: the only template sequence allowed is the queue URL."""
+    for path in sorted((ASL / env).glob("*.asl.json")):
+        text = path.read_text()
+        assert not _ESCAPED.search(text), f"{path.name}: escaped template sequence"
+        variables = set()
+        for match in _TEMPLATE.finditer(text):
+            sequence = re.match(r"\$\{(\w+)\}", text[match.start() :])
+            assert sequence, f"{path.name}: {text[match.start() : match.start() + 40]!r}"
+            variables.add(sequence.group(1))
+        expected = {ONPREM_QUEUE_VARIABLE} if path.stem.split(".")[0] == "weather_sales" else set()
+        assert variables == expected, path.name
+
+
+@pytest.mark.skipif(_asl_missing(), reason="deploy/asl not generated yet")
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_terraform_renders_definitions_unchanged_but_the_queue_url(tmp_path: Path) -> None:
+    """Terraform's own templatefile: every definition renders to itself with only the queue URL
+    put in (no provider needed: terraform console evaluates functions offline)."""
+    paths = sorted(ASL.glob("*/*.asl.json"))
+    assert len(paths) == len(ENVS) * len(PIPELINES)
+    url = "https://sqs.eu-central-1.amazonaws.com/123456789012/strata-dev-onprem-tasks"
+    placeholder = f"$${{{ONPREM_QUEUE_VARIABLE}}}"  # an HCL string holding ${...} literally
+    checks = ", ".join(
+        f'"{p.relative_to(ASL).as_posix()}" = '
+        f'jsondecode(templatefile("{p.as_posix()}", {{ {ONPREM_QUEUE_VARIABLE} = "{url}" }})) == '
+        f'jsondecode(replace(file("{p.as_posix()}"), "{placeholder}", "{url}"))'
+        for p in paths
+    )
+    result = subprocess.run(
+        ["terraform", "console"],
+        input=f"jsonencode({{ {checks} }})\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rendered_as_is = json.loads(json.loads(result.stdout.strip()))
+    assert rendered_as_is == {p.relative_to(ASL).as_posix(): True for p in paths}
+    for env in ENVS:
+        text = (ASL / env / "weather_sales.asl.json").read_text()
+        rendered = json.loads(text.replace(f"${{{ONPREM_QUEUE_VARIABLE}}}", url))
+        assert rendered["States"]["upload"]["Parameters"]["QueueUrl"] == url
 
 
 # -- IAM ---------------------------------------------------------------------------------------
@@ -507,18 +658,136 @@ def test_iam_principals() -> None:
     assert {"lambda:InvokeFunction", "glue:StartJobRun", "glue:GetJobRun"} <= states
 
 
-def test_worker_can_receive_read_gold_and_its_secret_only() -> None:
+def _statement(document: str, sid: str) -> dict[str, Any]:
+    (found,) = [st for st in statements(_document(document)) if st.get("sid") == sid]
+    return found
+
+
+def test_worker_actions_are_exactly_what_its_two_processes_need() -> None:
+    by_sid = {st["sid"]: set(st["actions"]) for st in statements(_document("worker"))}
+    assert by_sid == {
+        # strata worker weather_sales
+        "ExportQueueReceive": {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+        },
+        "DeadLetterQueueLookup": {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+        "GoldRead": {"s3:GetObject"},
+        "WarehouseSecret": {"secretsmanager:GetSecretValue"},
+        # strata tasks (the on_premises steps)
+        "OnPremTasksReceive": {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+        },
+        "OnPremTasksAnswer": {
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+            "states:SendTaskHeartbeat",
+        },
+        "RawUpload": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
+        "StateDatabase": {"s3:GetObject", "s3:PutObject"},
+        "RunReports": {"s3:PutObject"},
+        # both
+        "LakeLocation": {"s3:GetBucketLocation"},
+        "LakeList": {"s3:ListBucket"},
+        "LakeKey": {"kms:Decrypt", "kms:GenerateDataKey"},
+    }
     actions = _actions(_document("worker"))
-    assert {
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "s3:GetObject",
-        "secretsmanager:GetSecretValue",
-    } <= actions
-    writes = {"sqs:SendMessage", "s3:PutObject", "s3:DeleteObject", "kms:GenerateDataKey"}
-    assert not actions & writes
-    assert variables(MODULES / "iam")["worker_gold_prefixes"]["default"] == ["gold/weather_sales/"]
+    assert not any("*" in action for action in actions)
+    assert not actions & {"s3:DeleteObject", "sqs:SendMessage", "states:StartExecution"}
+
+
+def test_worker_scopes_each_permission() -> None:
+    lake = "${var.lake_bucket_arn}"
+    assert _statement("worker", "OnPremTasksReceive")["resources"] == [
+        "${var.onprem_tasks_queue_arn}"
+    ]
+    assert _statement("worker", "ExportQueueReceive")["resources"] == ["${var.export_queue_arn}"]
+    # Task tokens of the state machines that send on-premises tasks, nothing else.
+    assert _statement("worker", "OnPremTasksAnswer")["resources"] == (
+        "${local.onprem_state_machine_arns}"
+    )
+    iam_locals = local_values(MODULES / "iam")
+    assert iam_locals["onprem_state_machine_arns"] == (
+        "${[for pipeline in var.onprem_pipelines : "
+        '"${local.arn_start}:states:${local.region}:${local.account}:stateMachine:'
+        '${local.prefix}-${pipeline}"]}'
+    )
+    # S3: gold read-only; writes only under the upload prefixes, the state object, reports.
+    assert _statement("worker", "GoldRead")["resources"] == (
+        f'${{[for prefix in var.worker_gold_prefixes : "{lake}/${{prefix}}*"]}}'
+    )
+    assert _statement("worker", "RawUpload")["resources"] == (
+        f'${{[for prefix in var.worker_upload_prefixes : "{lake}/${{prefix}}*"]}}'
+    )
+    assert _statement("worker", "StateDatabase")["resources"] == [f"{lake}/${{local.state_object}}"]
+    assert _statement("worker", "RunReports")["resources"] == (
+        f'${{[for pipeline in var.onprem_pipelines : "{lake}/_runs/${{pipeline}}/*"]}}'
+    )
+    writers = {
+        st["sid"] for st in statements(_document("worker")) if "s3:PutObject" in st["actions"]
+    }
+    assert writers == {"RawUpload", "StateDatabase", "RunReports"}
+    listing = _statement("worker", "LakeList")
+    assert listing["resources"] == [lake]
+    (condition,) = listing["condition"]
+    assert (condition["test"], condition["variable"]) == ("StringLike", "s3:prefix")
+    assert condition["values"] == "${local.worker_list_prefixes}"
+    assert iam_locals["worker_list_prefixes"] == (
+        "${concat([for prefix in concat(var.worker_gold_prefixes, var.worker_upload_prefixes) "
+        ': "${prefix}*"], [local.state_object])}'
+    )
+    declared = variables(MODULES / "iam")
+    assert declared["worker_gold_prefixes"]["default"] == ["gold/weather_sales/"]
+    assert "default" not in declared["onprem_pipelines"], "the environments say which"
+
+
+def test_worker_upload_prefixes_cover_what_the_upload_writes(tmp_path: Path) -> None:
+    """The keys weather_sales' upload writes (pipeline._targets) fall under the prefixes the
+    worker may write and list, and nothing else of raw/ does."""
+    from strata.pipelines.weather_sales import pipeline as weather_sales
+
+    prefixes = variables(MODULES / "iam")["worker_upload_prefixes"]["default"]
+    assert prefixes == [f"{weather_sales.SALES_PREFIX}/", f"{weather_sales.MASTER_PREFIX}/"]
+    for name in (*weather_sales.MASTER_FILES, "sales_transaction_data_20240131.csv", "x.csv"):
+        (tmp_path / name).write_text("a\n")
+    keys = list(weather_sales._targets(tmp_path).values())
+    assert len(keys) == len(weather_sales.MASTER_FILES) + 1
+    assert "raw/sales/date_key=2024-01-31/sales_data_20240131.csv" in keys
+    for key in keys:
+        assert any(key.startswith(prefix) for prefix in prefixes), key
+        assert not key.startswith(("gold/", "_strata/")), key
+
+
+def test_step_runners_reach_the_state_object() -> None:
+    """state_in_lake: every principal that runs steps may read and write _strata/state.db."""
+    from strata.runner.lake_state import STATE_OBJECT
+
+    assert local_values(MODULES / "iam")["state_object"] == STATE_OBJECT
+    shared = _statement("lake_read_write", "LakeObjects")
+    assert shared["resources"] == ["${var.lake_bucket_arn}/*"]
+    assert {"s3:GetObject", "s3:PutObject"} <= set(shared["actions"])
+    for name in ("glue", "lambda"):
+        document = _document(name)
+        assert document["source_policy_documents"] == [
+            "${data.aws_iam_policy_document.lake_read_write.json}"
+        ], name
+    state = _statement("worker", "StateDatabase")
+    assert {"s3:GetObject", "s3:PutObject"} <= set(state["actions"])
+    # ListBucket makes a missing state object a 404 (first run), not a 403.
+    assert "[local.state_object]" in local_values(MODULES / "iam")["worker_list_prefixes"]
+
+
+def test_state_machines_may_send_onprem_tasks() -> None:
+    send = _statement("states", "SendOnPremTasks")
+    assert send["actions"] == ["sqs:SendMessage"]
+    assert send["resources"] == ["${var.onprem_tasks_queue_arn}"]
+    assert "sqs:SendMessage" not in _actions(_document("worker"))
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -550,6 +819,45 @@ def test_export_queue() -> None:
     assert declared["max_receive_count"]["default"] == 5
     assert declared["visibility_timeout_seconds"]["default"] == 60
     assert "var.max_receive_count" in queue["redrive_policy"]
+
+
+def test_onprem_tasks_queue() -> None:
+    from strata.aws.asl import CALLBACK_TIMEOUT
+    from strata.aws.tasks import TaskWorker
+
+    resources = labelled(MODULES / "sqs", "resource")
+    queue, dlq = (
+        resources["aws_sqs_queue.onprem_tasks"],
+        resources["aws_sqs_queue.onprem_tasks_dlq"],
+    )
+    assert local_values(MODULES / "sqs")["tasks_name"] == "strata-${var.env}-onprem-tasks"
+    assert queue["name"] == "${local.tasks_name}"
+    assert dlq["name"] == "${local.tasks_name}-dlq"
+    for q in (queue, dlq):  # standard queues: no FIFO flag, no .fifo suffix
+        assert not q.get("fifo_queue") and not q["name"].endswith(".fifo")
+        assert q["sqs_managed_sse_enabled"] is True
+    redrive = queue["redrive_policy"]
+    assert "deadLetterTargetArn = aws_sqs_queue.onprem_tasks_dlq.arn" in redrive
+    assert "maxReceiveCount = var.tasks_max_receive_count" in redrive
+    allow = resources["aws_sqs_queue_redrive_allow_policy.onprem_tasks_dlq"]
+    assert allow["queue_url"] == "${aws_sqs_queue.onprem_tasks_dlq.id}"
+    assert "[aws_sqs_queue.onprem_tasks.arn]" in allow["redrive_allow_policy"]
+    declared = variables(MODULES / "sqs")
+    assert declared["tasks_max_receive_count"]["default"] == 3
+    assert queue["visibility_timeout_seconds"] == "${var.tasks_visibility_timeout_seconds}"
+    visibility = declared["tasks_visibility_timeout_seconds"]["default"]
+    assert visibility == 900
+    worker_default = TaskWorker.__dataclass_fields__["visibility_timeout"].default
+    assert visibility == worker_default
+    # A message must outlive the task's timeout (Step Functions waits that long), and no
+    # more than SQS allows.
+    assert queue["message_retention_seconds"] == "${var.tasks_message_retention_seconds}"
+    retention = declared["tasks_message_retention_seconds"]["default"]
+    assert CALLBACK_TIMEOUT < retention <= 14 * 24 * 3600
+    outs = outputs(MODULES / "sqs")
+    assert {"onprem_tasks_queue_url", "onprem_tasks_queue_arn"} <= outs
+    for env in ENVS:
+        assert "onprem_tasks_queue_url" in outputs(ENVIRONMENTS / env)
 
 
 # -- formatting and the Lambda image ------------------------------------------------------

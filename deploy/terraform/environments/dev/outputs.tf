@@ -63,8 +63,18 @@ output "export_dlq_url" {
   value       = module.sqs.dlq_url
 }
 
+output "onprem_tasks_queue_url" {
+  description = "On-premises task queue: `strata tasks --queue <url>` on the premises runs the on_premises steps (weather_sales upload)."
+  value       = module.sqs.onprem_tasks_queue_url
+}
+
+output "onprem_tasks_dlq_url" {
+  description = "Dead-letter queue of the on-premises task queue."
+  value       = module.sqs.onprem_tasks_dlq_url
+}
+
 output "worker_user_name" {
-  description = "IAM user of the on-premise worker (create its access key with the AWS CLI)."
+  description = "IAM user of the on-premise processes, `strata worker` and `strata tasks` (create its access key with the AWS CLI)."
   value       = module.iam.worker_user_name
 }
 

@@ -30,6 +30,10 @@ locals {
   lambda_roles = keys(var.lambda_functions)
   lake_uri     = "s3://${module.s3.lake_bucket}"
 
+  # Pipelines with on_premises steps (strata.runner.Step.on_premises): their state machines
+  # send those steps to the on-premises task queue, where `strata tasks` runs them.
+  onprem_pipelines = ["weather_sales"]
+
   # Secrets by key (strata/<env>/<key>) and who reads them: the Lambda role running the steps
   # that use them (strata.aws.asl.step_role) or the on-premise worker.
   secrets = {
@@ -97,17 +101,19 @@ module "secrets" {
 module "iam" {
   source = "../../modules/iam"
 
-  env                  = local.env
-  lake_bucket_arn      = module.s3.lake_bucket_arn
-  artifacts_bucket_arn = module.s3.artifacts_bucket_arn
-  kms_key_arn          = module.s3.kms_key_arn
-  pipelines            = local.pipelines
-  glue_jobs            = local.glue_jobs
-  lambda_roles         = local.lambda_roles
-  export_queue_arn     = module.sqs.queue_arn
-  export_dlq_arn       = module.sqs.dlq_arn
-  alert_topic_arns     = var.alert_topic_arns
-  lambda_in_vpc        = length(var.lambda_subnet_ids) > 0
+  env                    = local.env
+  lake_bucket_arn        = module.s3.lake_bucket_arn
+  artifacts_bucket_arn   = module.s3.artifacts_bucket_arn
+  kms_key_arn            = module.s3.kms_key_arn
+  pipelines              = local.pipelines
+  glue_jobs              = local.glue_jobs
+  lambda_roles           = local.lambda_roles
+  export_queue_arn       = module.sqs.queue_arn
+  export_dlq_arn         = module.sqs.dlq_arn
+  onprem_tasks_queue_arn = module.sqs.onprem_tasks_queue_arn
+  onprem_pipelines       = local.onprem_pipelines
+  alert_topic_arns       = var.alert_topic_arns
+  lambda_in_vpc          = length(var.lambda_subnet_ids) > 0
   secret_arns = {
     for reader in distinct(flatten([for secret in local.secrets : secret.readers])) : reader => [
       for key, secret in local.secrets : module.secrets.arns[key] if contains(secret.readers, reader)
@@ -154,6 +160,7 @@ module "stepfunctions" {
   env                    = local.env
   pipelines              = local.pipelines
   definitions_dir        = "${path.module}/../../../asl/${local.env}"
+  onprem_tasks_queue_url = module.sqs.onprem_tasks_queue_url
   role_arn               = module.iam.states_role_arn
   log_retention_days     = var.log_retention_days
   log_level              = var.state_machine_log_level

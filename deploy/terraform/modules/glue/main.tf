@@ -36,7 +36,8 @@ resource "aws_glue_job" "step" {
     script_location = "${local.artifacts}/glue/${each.key}.py"
   }
 
-  # The run store and lease live under --state_dir, so two runs of one job must not overlap.
+  # One run of a job at a time: a second one would do the same work, and its state database
+  # write-back would be refused anyway (--state_in_lake, conditional write).
   execution_property {
     max_concurrent_runs = 1
   }
@@ -46,6 +47,7 @@ resource "aws_glue_job" "step" {
       "--lake"                             = var.lake_uri
       "--env"                              = var.env
       "--state_dir"                        = "/tmp/strata"
+      "--state_in_lake"                    = "true"
       "--workers"                          = tostring(var.spark_threads)
       "--additional-python-modules"        = "${local.artifacts}/${var.wheel_key}"
       "--TempDir"                          = "${local.artifacts}/glue-temp/"

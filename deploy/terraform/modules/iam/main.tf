@@ -26,6 +26,23 @@ locals {
     for role in var.lambda_roles : "${local.arn_start}:lambda:${local.region}:${local.account}:function:${local.prefix}-${role}"
   ]
   kms_keys = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+  # The lake's state database (strata.runner.lake_state.STATE_OBJECT): with state_in_lake,
+  # every task copies it in before its step and writes it back after. The Lambda and Glue
+  # roles reach it through LakeObjects; the on-premise worker user gets exactly this key.
+  state_object = "_strata/state.db"
+  # State machines with Task states on the on-premises task queue: their task tokens are the
+  # ones the worker answers.
+  onprem_state_machine_arns = [
+    for pipeline in var.onprem_pipelines : "${local.arn_start}:states:${local.region}:${local.account}:stateMachine:${local.prefix}-${pipeline}"
+  ]
+  # What the worker may list (s3:prefix). S3 also consults this when it decides between 404
+  # and 403 for a missing key, so the first upload of a file and the first state copy see
+  # "not found" rather than "access denied".
+  worker_list_prefixes = concat(
+    [for prefix in concat(var.worker_gold_prefixes, var.worker_upload_prefixes) : "${prefix}*"],
+    [local.state_object],
+  )
 }
 
 # -- shared statements ---------------------------------------------------------------------
@@ -218,6 +235,12 @@ data "aws_iam_policy_document" "states" {
     resources = local.glue_job_arns
   }
   statement {
+    # What arn:aws:states:::sqs:sendMessage.waitForTaskToken needs: the on_premises steps.
+    sid       = "SendOnPremTasks"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.onprem_tasks_queue_arn]
+  }
+  statement {
     # CloudWatch Logs delivery for state machine logging does not support resource scoping.
     sid = "ExecutionLogDelivery"
     actions = [
@@ -262,8 +285,11 @@ resource "aws_iam_role_policy" "scheduler" {
 }
 
 # -- on-premise worker ---------------------------------------------------------------------
-# Access keys are created outside Terraform (`aws iam create-access-key`) so that the secret
-# key never lands in the Terraform state.
+# One user for both processes on the premises: `strata worker weather_sales` (export queue,
+# gold, warehouse secret) and `strata tasks` (the on-premises task queue; it runs the
+# on_premises steps, today weather_sales' upload into raw/, with the lake's state database,
+# and answers Step Functions). Access keys are created outside Terraform
+# (`aws iam create-access-key`) so that the secret key never lands in the Terraform state.
 
 resource "aws_iam_user" "worker" {
   name = "${local.prefix}-onprem-worker"
@@ -287,24 +313,60 @@ data "aws_iam_policy_document" "worker" {
     resources = [var.export_dlq_arn]
   }
   statement {
-    sid       = "GoldLocation"
+    sid = "OnPremTasksReceive"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [var.onprem_tasks_queue_arn]
+  }
+  statement {
+    # The Service Authorization Reference lists no resource type for these, but Step
+    # Functions authorizes them against the state machine that issued the token (its
+    # AccessDenied names that ARN; CDK's grantTaskResponse scopes them the same way).
+    sid       = "OnPremTasksAnswer"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+    resources = local.onprem_state_machine_arns
+  }
+  statement {
+    sid       = "LakeLocation"
     actions   = ["s3:GetBucketLocation"]
     resources = [var.lake_bucket_arn]
   }
   statement {
-    sid       = "GoldList"
+    sid       = "LakeList"
     actions   = ["s3:ListBucket"]
     resources = [var.lake_bucket_arn]
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = [for prefix in var.worker_gold_prefixes : "${prefix}*"]
+      values   = local.worker_list_prefixes
     }
   }
   statement {
     sid       = "GoldRead"
     actions   = ["s3:GetObject"]
     resources = [for prefix in var.worker_gold_prefixes : "${var.lake_bucket_arn}/${prefix}*"]
+  }
+  statement {
+    # The upload compares each file with the stored object (size, MD5) before it writes it.
+    sid       = "RawUpload"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [for prefix in var.worker_upload_prefixes : "${var.lake_bucket_arn}/${prefix}*"]
+  }
+  statement {
+    # state_in_lake: copied in before the step, written back (conditionally) after it.
+    sid       = "StateDatabase"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${var.lake_bucket_arn}/${local.state_object}"]
+  }
+  statement {
+    # The run report of each task it runs (_runs/<pipeline>/<execution>.<step>.<retry>.json).
+    sid       = "RunReports"
+    actions   = ["s3:PutObject"]
+    resources = [for pipeline in var.onprem_pipelines : "${var.lake_bucket_arn}/_runs/${pipeline}/*"]
   }
   dynamic "statement" {
     for_each = length(lookup(var.secret_arns, "worker", [])) > 0 ? [var.secret_arns["worker"]] : []
@@ -315,10 +377,11 @@ data "aws_iam_policy_document" "worker" {
     }
   }
   dynamic "statement" {
+    # Decrypt to read; GenerateDataKey to write raw/, the state database and reports.
     for_each = local.kms_keys
     content {
-      sid       = "LakeKeyDecrypt"
-      actions   = ["kms:Decrypt"]
+      sid       = "LakeKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
     }
   }

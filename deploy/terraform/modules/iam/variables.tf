@@ -45,6 +45,16 @@ variable "export_dlq_arn" {
   type        = string
 }
 
+variable "onprem_tasks_queue_arn" {
+  description = "ARN of the on-premises task queue: the state machines send on_premises steps to it, the worker user receives them."
+  type        = string
+}
+
+variable "onprem_pipelines" {
+  description = "Pipelines with on_premises steps (Task states on the on-premises task queue): the worker user answers their state machines' task tokens and writes their run reports."
+  type        = list(string)
+}
+
 variable "secret_arns" {
   description = "Secrets Manager ARNs each principal may read, keyed by Lambda role (ingest, load, ...) or \"worker\" for the on-premise worker."
   type        = map(list(string))
@@ -55,6 +65,12 @@ variable "worker_gold_prefixes" {
   description = "Lake prefixes the on-premise worker may read (the gold tables it syncs)."
   type        = list(string)
   default     = ["gold/weather_sales/"]
+}
+
+variable "worker_upload_prefixes" {
+  description = "Lake prefixes the on-premise worker user may write (and read back) for the on_premises steps: weather_sales' upload writes raw/sales/date_key=<day>/ and raw/master/."
+  type        = list(string)
+  default     = ["raw/sales/", "raw/master/"]
 }
 
 variable "alert_topic_arns" {

@@ -86,11 +86,15 @@ resource "aws_lambda_function" "role" {
     size = each.value.ephemeral_storage_mb
   }
 
+  # Last in the merge, so var.environment cannot override them. /tmp does not outlast an
+  # invocation: STRATA_STATE_IN_LAKE copies the state database from <lake>/_strata/state.db
+  # into STRATA_STATE_DIR before the step and writes it back (conditionally) after it.
   environment {
     variables = merge(var.environment, {
-      STRATA_ENV       = var.env
-      STRATA_LAKE      = var.lake_uri
-      STRATA_STATE_DIR = "/tmp/strata"
+      STRATA_ENV           = var.env
+      STRATA_LAKE          = var.lake_uri
+      STRATA_STATE_DIR     = "/tmp/strata"
+      STRATA_STATE_IN_LAKE = "true"
     })
   }
 

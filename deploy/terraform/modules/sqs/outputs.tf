@@ -17,3 +17,23 @@ output "dlq_arn" {
   description = "ARN of the dead-letter queue."
   value       = aws_sqs_queue.dlq.arn
 }
+
+output "onprem_tasks_queue_url" {
+  description = "URL of the on-premises task queue: the state machines' $${onprem_tasks_queue_url} and `strata tasks --queue`."
+  value       = aws_sqs_queue.onprem_tasks.id
+}
+
+output "onprem_tasks_queue_arn" {
+  description = "ARN of the on-premises task queue."
+  value       = aws_sqs_queue.onprem_tasks.arn
+}
+
+output "onprem_tasks_dlq_url" {
+  description = "URL of the on-premises task queue's dead-letter queue."
+  value       = aws_sqs_queue.onprem_tasks_dlq.id
+}
+
+output "onprem_tasks_dlq_arn" {
+  description = "ARN of the on-premises task queue's dead-letter queue."
+  value       = aws_sqs_queue.onprem_tasks_dlq.arn
+}

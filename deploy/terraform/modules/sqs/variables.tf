@@ -16,18 +16,41 @@ variable "visibility_timeout_seconds" {
 }
 
 variable "max_receive_count" {
-  description = "Receives after which a message moves to the dead-letter queue."
+  description = "Receives after which an export message moves to its dead-letter queue."
   type        = number
   default     = 5
 }
 
 variable "message_retention_seconds" {
-  description = "How long an unconsumed message is kept (60 s to 14 days)."
+  description = "How long an unconsumed export message is kept (60 s to 14 days)."
   type        = number
 }
 
 variable "dlq_message_retention_seconds" {
-  description = "How long a dead-lettered message is kept (60 s to 14 days)."
+  description = "How long a dead-lettered message (export or task) is kept (60 s to 14 days)."
   type        = number
   default     = 1209600
+}
+
+variable "tasks_visibility_timeout_seconds" {
+  description = "How long a received on-premises task stays hidden before another `strata tasks` receive gets it again (the worker asks for 900 s on every receive too)."
+  type        = number
+  default     = 900
+}
+
+variable "tasks_max_receive_count" {
+  description = "Receives after which an on-premises task moves to its dead-letter queue (a worker that died three times on it)."
+  type        = number
+  default     = 3
+}
+
+variable "tasks_message_retention_seconds" {
+  description = "How long an unreceived on-premises task is kept. Step Functions stops waiting after the task's TimeoutSeconds (3600, strata.aws.asl.CALLBACK_TIMEOUT), so an older message only holds an expired token: 2 hours leaves margin."
+  type        = number
+  default     = 7200
+
+  validation {
+    condition     = var.tasks_message_retention_seconds >= 3600 && var.tasks_message_retention_seconds <= 1209600
+    error_message = "tasks_message_retention_seconds must cover the task timeout (3600 s) and stay within SQS's 14 days."
+  }
 }

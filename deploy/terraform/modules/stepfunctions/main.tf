@@ -1,5 +1,8 @@
 # One Standard state machine per pipeline, its definition the committed output of
-# `strata export asl` (Lambda functions and Glue jobs referenced by name).
+# `strata export asl` (Lambda functions and Glue jobs referenced by name). The definitions are
+# templates: the Task states of on_premises steps send to the literal ${onprem_tasks_queue_url}
+# (strata.aws.asl.ONPREM_QUEUE), filled in here. templatefile leaves the ASL's `$$.` JSONPath
+# strings alone; tests/deploy checks that no definition holds any other template sequence.
 
 locals {
   prefix = "strata-${var.env}"
@@ -16,10 +19,12 @@ resource "aws_cloudwatch_log_group" "pipeline" {
 resource "aws_sfn_state_machine" "pipeline" {
   for_each = toset(var.pipelines)
 
-  name       = "${local.prefix}-${each.key}"
-  type       = "STANDARD"
-  role_arn   = var.role_arn
-  definition = file("${var.definitions_dir}/${each.key}.asl.json")
+  name     = "${local.prefix}-${each.key}"
+  type     = "STANDARD"
+  role_arn = var.role_arn
+  definition = templatefile("${var.definitions_dir}/${each.key}.asl.json", {
+    onprem_tasks_queue_url = var.onprem_tasks_queue_url
+  })
 
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.pipeline[each.key].arn}:*"

@@ -13,6 +13,11 @@ variable "definitions_dir" {
   type        = string
 }
 
+variable "onprem_tasks_queue_url" {
+  description = "URL of the on-premises task queue, put in place of $${onprem_tasks_queue_url} in the definitions (Task states of on_premises steps)."
+  type        = string
+}
+
 variable "role_arn" {
   description = "ARN of the IAM role the state machines run as."
   type        = string
