@@ -57,3 +57,49 @@ def test_moves_keep_the_path_below_the_prefix(landing: Landing) -> None:
     assert landing.move("sales_data/2023/b.csv", "sales_data_processed") == moved
     with pytest.raises(StorageError, match="cannot move"):
         landing.move("sales_data/missing.csv", "sales_data_error")
+
+
+def test_each_version_of_a_file_is_read_once_to_hash_it(
+    landing: Landing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strata.files.digests import DigestCache
+
+    cached = Landing(landing.uri, landing.area.s3_endpoint_url, DigestCache(tmp_path / "state"))
+    reads: list[str] = []
+    digest = Landing._digest
+
+    def counting(self: Landing, name: str) -> tuple[int, str]:
+        reads.append(name)
+        return digest(self, name)
+
+    monkeypatch.setattr(Landing, "_digest", counting)
+    cached.write("sales_data/a.csv", GOOD)
+    cached.write("sales_data/b.csv", OTHER)
+    first = {f.name: f.md5 for f in cached.files("sales_data")}
+    again = {f.name: f.md5 for f in cached.files("sales_data")}
+    assert (
+        first
+        == again
+        == {
+            "sales_data/a.csv": hashlib.md5(GOOD).hexdigest(),
+            "sales_data/b.csv": hashlib.md5(OTHER).hexdigest(),
+        }
+    )
+    assert sorted(reads) == ["sales_data/a.csv", "sales_data/b.csv"]  # the second listing: none
+    # Same name, same size, other bytes: a new version (mtime / ETag), hashed again.
+    assert len(GOOD) == len(OTHER)
+    cached.write("sales_data/a.csv", OTHER)
+    if cached.area.is_local:  # a write within the same nanosecond tick is not a new version
+        import os
+
+        stat = os.stat(cached.area.path("sales_data/a.csv"))
+        os.utime(cached.area.path("sales_data/a.csv"), ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    changed = {f.name: f.md5 for f in cached.files("sales_data")}
+    assert changed["sales_data/a.csv"] == hashlib.md5(OTHER).hexdigest()
+    assert reads.count("sales_data/a.csv") == 2 and reads.count("sales_data/b.csv") == 1
+    # same_content uses the remembered digest too.
+    local = tmp_path / "local.csv"
+    local.write_bytes(OTHER)
+    assert cached.same_content("sales_data/b.csv", local)
+    assert not cached.same_content("sales_data/missing.csv", local)
+    assert reads.count("sales_data/b.csv") == 1

@@ -9,14 +9,19 @@ locally and copy + delete on S3.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs as pafs
 
-from strata.errors import StorageError
+from strata.errors import MissingDependency, StorageError
 from strata.lake.storage import Lake
+
+if TYPE_CHECKING:
+    from strata.files.digests import DigestCache
 
 CHUNK = 1 << 20
 
@@ -44,11 +49,19 @@ class LandedFile:
 
 
 class Landing:
-    """Files under a root (a folder or `s3://bucket/prefix`), addressed by relative names."""
+    """Files under a root (a folder or `s3://bucket/prefix`), addressed by relative names.
 
-    def __init__(self, uri: str, s3_endpoint_url: str | None = None) -> None:
+    With `digests`, a file's MD5 is computed once per version of it (S3 ETag, local size and
+    mtime) and remembered; without, every listing reads every file.
+    """
+
+    def __init__(
+        self, uri: str, s3_endpoint_url: str | None = None, digests: DigestCache | None = None
+    ) -> None:
         self.area = Lake(uri, s3_endpoint_url=s3_endpoint_url)
         self.uri = self.area.uri
+        self.digests = digests
+        self._client: Any = None
 
     def where(self, name: str) -> str:
         """The full location of `name`, for messages and ledgers."""
@@ -56,24 +69,96 @@ class Landing:
 
     def names(self, prefix: str) -> list[str]:
         """Every file name under `prefix`, recursively (S3 "folder" markers skipped)."""
-        base = prefix.strip("/")
-        return [
-            f"{base}/{relative}" if base else relative
-            for relative in self.area.list_files(prefix, recursive=True)
-            if not relative.endswith("/")
-        ]
+        return sorted(self._listing(prefix))
 
     def files(self, prefix: str) -> list[LandedFile]:
         """Every file under `prefix` (recursively; S3 "folder" markers skipped), with its MD5."""
-        return [LandedFile(name, *self._digest(name)) for name in self.names(prefix)]
+        listing = self._listing(prefix)
+        return [
+            LandedFile(name, size, self._md5(name, size, listing[name][1]))
+            for name, (size, _) in sorted(listing.items())
+        ]
 
     def same_content(self, name: str, local: Path) -> bool:
         """Whether `name` exists with the size and MD5 of the local file `local` (what the
         seed compared with the object's ETag and ContentLength)."""
-        info = self.area.fs.get_file_info(self.area.path(name))
-        if info.type != pafs.FileType.File or info.size != local.stat().st_size:
+        found = self._stat(name)
+        if found is None or found[0] != local.stat().st_size:
             return False
-        return self._digest(name)[1] == local_md5(local)
+        return self._md5(name, *found) == local_md5(local)
+
+    def _listing(self, prefix: str) -> dict[str, tuple[int, str]]:
+        """name → (size, version) of every file under `prefix`."""
+        base = self.area.path(prefix)
+        top = prefix.strip("/")
+        if self.area.is_local:
+            selector = pafs.FileSelector(base, allow_not_found=True, recursive=True)
+            return {
+                self._name(top, info.path[len(base) + 1 :]): (info.size, str(info.mtime_ns))
+                for info in self.area.fs.get_file_info(selector)
+                if info.type == pafs.FileType.File
+            }
+        bucket, _, key_prefix = base.partition("/")
+        key_prefix = key_prefix.rstrip("/") + "/" if key_prefix else ""
+        listing = {}
+        try:
+            pages = self._s3().get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=bucket, Prefix=key_prefix):
+                for item in page.get("Contents", []):
+                    relative = item["Key"][len(key_prefix) :]
+                    if relative and not relative.endswith("/"):
+                        listing[self._name(top, relative)] = (int(item["Size"]), item["ETag"])
+        except MissingDependency:
+            raise
+        except Exception as exc:  # botocore errors: the listing failed
+            raise StorageError(f"cannot list s3://{base}: {exc}") from exc
+        return listing
+
+    @staticmethod
+    def _name(top: str, relative: str) -> str:
+        return f"{top}/{relative}" if top else relative
+
+    def _stat(self, name: str) -> tuple[int, str] | None:
+        """(size, version) of `name`, None when it does not exist."""
+        if self.area.is_local:
+            info = self.area.fs.get_file_info(self.area.path(name))
+            if info.type != pafs.FileType.File:
+                return None
+            return info.size, str(info.mtime_ns)
+        bucket, _, key = self.area.path(name).partition("/")
+        try:
+            head = self._s3().head_object(Bucket=bucket, Key=key)
+        except Exception as exc:  # botocore ClientError: 404 is "not there"
+            if str(getattr(exc, "response", {}).get("Error", {}).get("Code")) in (
+                "404",
+                "NoSuchKey",
+            ):
+                return None
+            raise StorageError(f"cannot look at {self.where(name)}: {exc}") from exc
+        return int(head["ContentLength"]), str(head["ETag"])
+
+    def _md5(self, name: str, size: int, version: str) -> str:
+        location = self.where(name)
+        known = self.digests.get(location, size, version) if self.digests else None
+        if known is not None:
+            return known
+        md5 = self._digest(name)[1]
+        if self.digests is not None:
+            self.digests.put(location, size, version, md5)
+        return md5
+
+    def _s3(self) -> Any:
+        if self._client is None:
+            try:
+                import boto3
+            except ModuleNotFoundError as exc:
+                raise MissingDependency("boto3", "aws") from exc
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=self.area.s3_endpoint_url,
+                region_name=os.environ.get("AWS_REGION", self.area.region),
+            )
+        return self._client
 
     def upload(self, name: str, local: Path) -> None:
         """Copy the local file `local` to `name`, streamed in chunks."""

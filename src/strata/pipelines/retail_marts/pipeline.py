@@ -25,6 +25,7 @@ from rich.console import Console
 from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
+from strata.files.digests import DigestCache
 from strata.files.ingest import (
     LANDED,
     FileOutcome,
@@ -83,11 +84,12 @@ class Options(BaseModel):
 
 def landing(settings: Settings, options: Options) -> Landing:
     """The landing area; `embedded` is the folder `<state dir>/landing/retail_marts`."""
+    digests = DigestCache(settings.state_path)
     if options.landing_url != EMBEDDED:
-        return Landing(options.landing_url, s3_endpoint_url=settings.s3_endpoint_url)
+        return Landing(options.landing_url, settings.s3_endpoint_url, digests)
     folder = settings.state_path / "landing" / NAME
     folder.mkdir(parents=True, exist_ok=True)
-    return Landing(str(folder.resolve()))
+    return Landing(str(folder.resolve()), digests=digests)
 
 
 def _database(value: str, settings: Settings, database: str) -> DatabaseUrl:

@@ -29,6 +29,7 @@ from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.db.embedded import EMBEDDED, resolve_postgres
 from strata.errors import SourceError
+from strata.files.digests import DigestCache
 from strata.files.ingest import (
     LANDED,
     LandingPlan,
@@ -118,7 +119,8 @@ def source_folder(settings: Settings, options: Options) -> Path:
 
 def raw_zone(ctx: RunContext) -> Landing:
     """The lake's raw zone, laid out as the seed's bucket (`raw/sales/date_key=…/`)."""
-    return Landing(ctx.settings.lake, s3_endpoint_url=ctx.settings.s3_endpoint_url)
+    settings = ctx.settings
+    return Landing(settings.lake, settings.s3_endpoint_url, DigestCache(settings.state_path))
 
 
 def warehouse_url(settings: Settings, options: Options) -> DatabaseUrl:
