@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -249,8 +249,12 @@ class DeltaTableIO:
         return current, [json.loads(key) for key in sorted(changed)]
 
     def watermark(self, app_id: str) -> int | None:
+        return self.watermarks([app_id])[app_id]
+
+    def watermarks(self, app_ids: Iterable[str]) -> dict[str, int | None]:
+        """The watermark of each application id, from one read of the table's log."""
         table = self._table()
-        return None if table is None else table.transaction_version(app_id)
+        return {app: None if table is None else table.transaction_version(app) for app in app_ids}
 
     def _write(self, data: Rows, mode: str, **kwargs: Any) -> None:
         try:

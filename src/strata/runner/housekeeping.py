@@ -20,23 +20,26 @@ def load_time(load_id: int) -> datetime:
     return datetime.strptime(str(load_id // 1000), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
-def _consumed_up_to(ctx: RunContext, entity: str) -> int | None:
-    """The lowest bronze watermark among models reading `entity`; None if no model reads it."""
-    source = TableRef("bronze", ctx.pipeline, entity)
-    marks = []
+def _consumed(ctx: RunContext, entities: list[str]) -> dict[str, int | None]:
+    """Per bronze entity, the lowest watermark among the models reading it (None when no model
+    reads it). Each model's table is opened once for all entities."""
+    sources = {e: TableRef("bronze", ctx.pipeline, e) for e in entities}
+    marks: dict[str, list[int]] = {e: [] for e in entities}
     for model in ctx.models.values():
-        mark = DeltaTableIO(ctx.lake, model.table_path).watermark(
-            f"{model.qualified_name}<-{source}"
-        )
-        if mark is not None:
-            marks.append(mark)
-    return min(marks) if marks else None
+        apps = {f"{model.qualified_name}<-{source}": e for e, source in sources.items()}
+        found = DeltaTableIO(ctx.lake, model.table_path).watermarks(apps)
+        for app, mark in found.items():
+            if mark is not None:
+                marks[apps[app]].append(mark)
+    return {e: min(m) if m else None for e, m in marks.items()}
 
 
 def _expire_bronze(ctx: RunContext, cutoff: datetime) -> int:
     deleted = 0
-    for entity in ctx.lake.list_dirs(f"bronze/{ctx.pipeline}"):
-        consumed = _consumed_up_to(ctx, entity)
+    entities = ctx.lake.list_dirs(f"bronze/{ctx.pipeline}")
+    consumed_by = _consumed(ctx, entities)
+    for entity in entities:
+        consumed = consumed_by[entity]
         bronze = ctx.bronze(entity)
         # The newest load always stays: it holds the entity's extract checkpoint.
         for manifest in list(bronze.loads())[:-1]:
