@@ -16,8 +16,10 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -523,3 +525,126 @@ def test_messages_about_one_day_stay_in_order_in_one_lane() -> None:
     first, second = message(1, "2024-07-01", 3), message(2, "2024-07-02", 3)
     lanes = _lanes([first, second, message(3, "2024-07-01", 4), poison])
     assert [[m.id for m in lane] for lane in lanes] == [["1", "3"], ["2"], ["p"]]
+
+
+# -- caches and batches -----------------------------------------------------------------------
+
+
+def test_one_worker_follows_new_gold_versions_and_schemas(tmp_path: Path, pg_url: str) -> None:
+    """The worker opens each table version once and keeps it; a new version (here with a new
+    column) is another key, never the cached old one."""
+    setup = make_setup(tmp_path, pg_url)
+    setup.run()
+    table = setup.gold_table()
+    first = table.version() or 0
+    with setup.queue() as queue:
+        worker = setup.worker(queue)
+        assert worker.run(once=True).count("synced") == len(DAYS)
+        assert [version for _, version in worker._datasets] == [first]
+
+        day = DAYS[0]
+        old = setup.gold().filter(pc.field("date_key") == day)
+        changed = old.set_column(
+            old.schema.get_field_index("units_sold"), "units_sold", pc.add(old["units_sold"], 7)
+        ).append_column("feels_hot", pc.greater(old["temperature_celsius"], 30.0))
+        table.replace_partitions(changed, ["date_key"])
+        second = table.version() or 0
+        assert second > first
+        announce(queue, day, second, "new-version")
+        # The old version announced late is still read at that version.
+        announce(queue, DAYS[1], first, "old-version")
+        stats = worker.run(once=True)
+        assert [h.status for h in stats.handled[-2:]] == ["synced", "synced"], stats.handled
+        assert sorted(version for _, version in worker._datasets) == [first, second]
+        worker.close()
+    got = assert_postgres_equals_gold(setup)
+    assert_same_rows(got.filter(pc.field("date_key") == day), changed, KEY, rel=0)
+
+
+def test_a_failed_sync_drops_the_cached_dataset(tmp_path: Path, pg_url: str) -> None:
+    setup = make_setup(tmp_path, pg_url)
+    setup.run()
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    with setup.queue() as queue:
+        (message, *_) = receive_all(queue, len(DAYS))
+        worker = setup.worker(queue, url=closed, retry_delay=0)
+        assert worker.handle(message).status == "retry"
+        assert worker._datasets == {}
+
+
+class RecordingQueue(Queue):
+    """A queue stand-in that records what the worker does with each message."""
+
+    name = "recording.fifo"
+    url = "test:recording"
+    visibility_timeout = 30.0
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, float]] = []
+        self.lock = threading.Lock()
+
+    def send(self, body: str, *, group_id: str | None = None, dedup_id: str | None = None) -> str:
+        raise NotImplementedError
+
+    def receive(self, **kwargs: Any) -> list[Message]:
+        return []
+
+    def delete(self, message: Message) -> None:
+        with self.lock:
+            self.calls.append(("delete", message.id, 0))
+
+    def extend(self, message: Message, seconds: float) -> None:
+        with self.lock:
+            self.calls.append(("extend", message.id, seconds))
+
+    def depth(self, *, in_flight: bool = False) -> int:
+        return 0
+
+    @property
+    def dlq(self) -> Queue | None:
+        return None
+
+
+def change(n: int, day: str) -> Message:
+    body = {"layer": "GOLD", "pipeline": "weather_sales", "table": TABLE}
+    body |= {"date_key": day, "version": 0}
+    return Message(str(n), json.dumps(body), f"r{n}", 1, "g", {})
+
+
+def test_a_batch_keeps_its_waiting_messages_hidden_and_releases_them_on_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = RecordingQueue()
+    worker = Worker(
+        make_settings(tmp_path),
+        queue,
+        lambda _: pytest.fail("no target"),
+        visibility_timeout=0.3,
+        concurrency=1,
+    )
+    started: list[str] = []
+
+    def slow_sync(self: Worker, gold: Any) -> tuple[int, str]:
+        started.append(str(gold.date_key))
+        time.sleep(0.5)  # > visibility / 3: the waiting messages need the batch heartbeat
+        if len(started) == 2:
+            self.stop.set()  # SIGTERM while the second day syncs
+        return 1, "db.t"
+
+    monkeypatch.setattr(Worker, "sync", slow_sync)
+    batch = [change(1, "2024-07-01"), change(2, "2024-07-02"), change(3, "2024-07-03")]
+    with ThreadPoolExecutor(1) as pool:
+        handled = worker._handle_batch(pool, batch)
+    assert [h.status for h in handled] == ["synced", "synced"]
+    assert started == ["2024-07-01", "2024-07-02"]
+    calls = queue.calls
+    # Deleted after their sync; the third, never started, was released (visible at once).
+    assert ("delete", "1", 0) in calls and ("delete", "2", 0) in calls
+    assert calls[-1] == ("extend", "3", 0)
+    assert ("delete", "3", 0) not in calls
+    # While the first day synced, the others were kept hidden; nothing is extended after
+    # its delete.
+    assert {m for op, m, s in calls if op == "extend" and s > 0} >= {"2", "3"}
+    for n in ("1", "2"):
+        ops = [(op, s) for op, m, s in calls if m == n]
+        assert ops.index(("delete", 0)) == len(ops) - 1, ops

@@ -14,34 +14,53 @@ sync runs, a heartbeat extends the message's visibility, so a long sync is not h
 second worker. A failure (database down, table unreadable) releases the message for a later
 retry with backoff; after `max_receives` receives the queue moves it to the dead-letter queue,
 as it does with a malformed message. A redelivered message changes nothing (the day is
-replaced, not appended). SIGTERM or SIGINT finish the current message, then the worker exits.
+replaced, not appended). SIGTERM or SIGINT finish the current message, then the worker exits
+(messages received but not started are released for the next worker).
+
+Messages come in batches of up to 10 (one receive; a FIFO queue hands out no more of a group
+while one of its messages is in flight, so the batch is what can run in parallel). Up to
+`concurrency` lanes work through the batch, each taking the next day as soon as it is done; the
+messages still waiting are kept hidden by one heartbeat for the batch. The worker keeps, across
+messages, each table version's Arrow dataset (a version's files never change) and one
+connection per lane.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from strata.config import Settings
 from strata.db import DatabaseUrl
 from strata.errors import ConfigError, StrataError
-from strata.lake.delta import DeltaTableIO
 from strata.queues import Message, Queue, keep_visible
+from strata.queues.base import MAX_BATCH
 from strata.runner.signals import stop_on_signals
-from strata.session import open_lake
 from strata.sinks.base import Warehouse
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
+    from strata.models.model import Model
+
+log = logging.getLogger("strata.worker")
+
+
+DATASETS_KEPT = 4
+"""Table versions whose Arrow dataset the worker keeps open (most recently used first)."""
 
 
 class MalformedMessage(StrataError):
@@ -152,6 +171,7 @@ class Worker:
         retry_delay: float = 5.0,
         progress_rows: int = 200_000,
         concurrency: int = 2,
+        receive_batch: int = MAX_BATCH,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -163,6 +183,7 @@ class Worker:
         self.retry_delay = retry_delay
         self.progress_rows = progress_rows
         self.concurrency = max(concurrency, 1)
+        self.receive_batch = min(max(receive_batch, 1), MAX_BATCH)
         self.stop = threading.Event()
         self.stats = WorkerStats()
         self._open: dict[tuple[str, str | None, int], Warehouse] = {}
@@ -170,6 +191,10 @@ class Worker:
         self._bar = threading.Lock()
         self._ddl = threading.Lock()
         self._schemas: dict[tuple[str, str | None, str], pa.Schema] = {}
+        self._models: dict[tuple[str, str], Model] = {}
+        # (table URI, version) -> that version's dataset; a version's files never change.
+        self._datasets: OrderedDict[tuple[str, int], ds.Dataset] = OrderedDict()
+        self._datasets_lock = threading.Lock()
 
     def run(self, *, once: bool = False) -> WorkerStats:
         """Handle messages until stopped (or, with `once`, until the queue is empty): up to
@@ -181,18 +206,75 @@ class Worker:
         ):
             while not self.stop.is_set():
                 messages = self.queue.receive(
-                    max_messages=self.concurrency,
+                    max_messages=self.receive_batch,
                     wait_seconds=self.wait_seconds,
                     visibility_timeout=self.visibility_timeout,
                 )
                 if not messages and once:
                     break
-                for handled in pool.map(self._handle_lane, _lanes(messages)):
-                    self.stats.handled.extend(handled)
+                if messages:
+                    self.stats.handled.extend(self._handle_batch(pool, messages))
         return self.stats
 
-    def _handle_lane(self, messages: list[Message]) -> list[Handled]:
-        return [self.handle(message) for message in messages]
+    def _handle_batch(self, pool: ThreadPoolExecutor, messages: list[Message]) -> list[Handled]:
+        """Work through one received batch with up to `concurrency` lanes; each lane takes the
+        next group of same-day messages as soon as it is free. Messages not started yet are
+        kept hidden by a heartbeat; once the worker is told to stop, they are released.
+        Returns what was done, in the order of the groups."""
+        groups = _lanes(messages)
+        pending = deque(enumerate(groups))
+        done: list[list[Handled]] = [[] for _ in groups]
+        waiting = {m.receipt_handle: m for m in messages}  # received, not started
+        guard = threading.Lock()
+
+        def lane() -> None:
+            while not self.stop.is_set():
+                with guard:
+                    if not pending:
+                        return
+                    index, group = pending.popleft()
+                for message in group:
+                    if self.stop.is_set():
+                        return
+                    with guard:
+                        del waiting[message.receipt_handle]
+                    done[index].append(self.handle(message))
+
+        lanes = min(self.concurrency, len(groups))
+        finished = threading.Event()
+        heartbeat = None
+        if len(messages) > lanes:  # some messages wait for a lane
+            heartbeat = threading.Thread(
+                target=self._keep_waiting_hidden,
+                args=(waiting, guard, finished),
+                name="keep-visible-batch",
+                daemon=True,
+            )
+            heartbeat.start()
+        try:
+            for future in [pool.submit(lane) for _ in range(lanes)]:
+                future.result()
+        finally:
+            finished.set()
+            if heartbeat is not None:
+                heartbeat.join()
+            for message in waiting.values():  # stopped before their turn: next worker's
+                with suppress(StrataError):
+                    self.queue.release(message)
+        return [handled for group in done for handled in group]
+
+    def _keep_waiting_hidden(
+        self, waiting: dict[str, Message], guard: threading.Lock, finished: threading.Event
+    ) -> None:
+        """Extend the visibility of the batch's messages that no lane has started yet (a
+        started message has its own heartbeat in `handle`)."""
+        while not finished.wait(self.visibility_timeout / 3):
+            with guard:
+                for message in list(waiting.values()):
+                    try:
+                        self.queue.extend(message, self.visibility_timeout)
+                    except StrataError as exc:
+                        log.warning("keeping message %s visible failed: %s", message.id, exc)
 
     def handle(self, message: Message) -> Handled:
         started = time.perf_counter()
@@ -240,8 +322,22 @@ class Worker:
 
     def sync(self, change: GoldChange) -> tuple[int, str]:
         """Merge the announced day of the table version into the warehouse; (rows, where)."""
+        model = self._model(change)
+        dataset = self._dataset(model, change.version)
+        try:
+            return self._sync(change, model, dataset)
+        except BaseException:
+            self._forget_dataset(model.table_path, change.version)  # reopen next time
+            raise
+
+    def _model(self, change: GoldChange) -> Model:
+        """The gold model a message names (pipelines are code: looked up once per table)."""
         from strata.pipelines import get_pipeline
 
+        key = (change.pipeline, change.table)
+        model = self._models.get(key)
+        if model is not None:
+            return model
         try:
             model = get_pipeline(change.pipeline).models()[change.table]
         except ConfigError as exc:  # no such pipeline
@@ -254,13 +350,42 @@ class Worker:
             )
         if "date_key" not in model.partition_by:
             raise MalformedMessage(f"{model.qualified_name} is not partitioned by date_key")
-        table = DeltaTableIO(open_lake(self.settings), model.table_path)
-        dataset = table.dataset(change.version)
-        if dataset is None:
-            raise StrataError(f"{model.qualified_name} does not exist in {self.settings.lake}")
+        self._models[key] = model
+        return model
+
+    def _dataset(self, model: Model, version: int) -> ds.Dataset:
+        """The Arrow dataset of `version` of the model's table, opened once per version (the
+        files of a Delta version never change; a newer version, schema changes included, is
+        another key). Opening reads the Delta log: the lanes share one open."""
+        from strata.lake.delta import DeltaTableIO
+        from strata.session import open_lake
+
+        key = (model.table_path, version)
+        with self._datasets_lock:
+            dataset = self._datasets.get(key)
+            if dataset is None:
+                dataset = DeltaTableIO(open_lake(self.settings), model.table_path).dataset(version)
+                if dataset is None:
+                    raise StrataError(
+                        f"{model.qualified_name} does not exist in {self.settings.lake}"
+                    )
+                self._datasets[key] = dataset
+                while len(self._datasets) > DATASETS_KEPT:
+                    self._datasets.popitem(last=False)
+            self._datasets.move_to_end(key)
+        return dataset
+
+    def _forget_dataset(self, table_path: str, version: int) -> None:
+        with self._datasets_lock:
+            self._datasets.pop((table_path, version), None)
+
+    def _sync(self, change: GoldChange, model: Model, dataset: ds.Dataset) -> tuple[int, str]:
+        import pyarrow.dataset as ds
+
         day = ds.field("date_key") == change.date_key
         scanner = dataset.scanner(filter=day, batch_size=self.batch_rows, use_threads=False)
-        total = dataset.count_rows(filter=day)
+        # Only a progress bar needs the count (reading it costs a footer read per file).
+        total = dataset.count_rows(filter=day) if self.console.is_terminal else 0
         label = f"sync {change.table} {change.date_key}"
         rows = pa.RecordBatchReader.from_batches(
             scanner.projected_schema, self._progress(scanner.to_reader(), total, label)

@@ -213,6 +213,42 @@ def test_batches_are_cut_small_for_the_copy(
     assert scalar(wh, f"SELECT COUNT(*) FROM {qualified(wh, 't')}") == 5000
 
 
+def test_rows_go_into_an_indexed_table_in_key_order(
+    wh: PostgresWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch is sorted by the primary key when the table has it already (index inserts on
+    neighbouring pages); a table the load creates, or a batch above SORT_MAX_ROWS, keeps the
+    data's order."""
+    import strata.sinks.postgres
+
+    sent: list[list[Any]] = []
+    copy = wh._copy
+
+    def record(ref: Any, reader: pa.RecordBatchReader) -> None:
+        def spy() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                sent.append(batch.select(["day", "id"]).to_pylist())
+                yield batch
+
+        copy(ref, pa.RecordBatchReader.from_batches(reader.schema, spy()))
+
+    monkeypatch.setattr(wh, "_copy", record)
+    ids = [7, 3, 9, 1, 5, 2]
+    data = pa.table({"v": [f"v{i}" for i in ids], "id": ids, "day": [1] * len(ids)})
+    key = ["day", "id"]
+    wh.load("t", data, mode="replace", key=key, where={"day": 1})  # creates the table
+    assert [r["id"] for r in sent[0]] == ids
+    sent.clear()
+    wh.load("t", data, mode="replace", key=key, where={"day": 1})
+    assert [r["id"] for batch in sent for r in batch] == sorted(ids)
+    assert sorted(r["id"] for r in rows(wh, "t")) == sorted(ids)
+    sent.clear()
+    monkeypatch.setattr(strata.sinks.postgres, "SORT_MAX_ROWS", 5)
+    wh.load("t", data, mode="replace", key=key, where={"day": 1})
+    assert [r["id"] for batch in sent for r in batch] == ids
+    assert {r["id"]: r["v"] for r in rows(wh, "t")} == {i: f"v{i}" for i in ids}
+
+
 # -- refusals and failures leave the target as it was ----------------------------------------
 
 

@@ -14,7 +14,9 @@ Two paths:
   the staged ``INSERT``. NULL keys are refused while the data streams (the error names the row)
   and by the key columns' NOT NULL; duplicate keys by the primary key. A table the load creates
   gets its primary key after the COPY (one sorted index build instead of a million inserts into
-  it), still inside the transaction.
+  it), still inside the transaction. Into a table that has its primary key already, each batch
+  (up to :data:`SORT_MAX_ROWS`) is sent in key order: consecutive index inserts then land on the
+  same leaf pages (measured: ~15% less server CPU replacing 50k-row days of a 1M-row table).
 * **Staged** (``merge``, and any load needing a conversion only the database can do, i.e. into
   a column of a type Strata does not manage such as ``uuid``): the rows are copied into a
   ``TEMPORARY`` table (not WAL-logged, dropped after the load), then moved by ``INSERT … SELECT``
@@ -46,6 +48,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import suppress
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as pg
@@ -62,6 +65,10 @@ COPY_CHUNK_BYTES = 1 << 20
 """Target size of the Arrow batches handed to ADBC's COPY (see the module docstring). Measured on
 1M rows: anything from ~64 KiB to ~4 MiB is as fast; ~100k-row batches take ~10% longer, one
 1M-row batch ~1.7x as long."""
+
+SORT_MAX_ROWS = 1 << 20
+"""Largest batch sorted by key before a COPY into an indexed table (the sort copies the batch);
+a bigger one goes in its own order."""
 
 _NUMERIC = re.compile(r"^numeric(?:\((\d+),(\d+)\))?$")
 _VARCHAR = re.compile(r"^character varying(?:\((\d+)\))?$")
@@ -310,6 +317,7 @@ class PostgresWarehouse(Warehouse):
         schema = pa.schema(fields)
         keys = [index for index, c in enumerate(plan.columns) if c.key]
         names = ", ".join(c.target for c in plan.keys)
+        order = [(fields[i].name, "ascending") for i in keys] if not plan.create else []
 
         def converted(batch: pa.RecordBatch) -> pa.RecordBatch:
             arrays = [
@@ -324,7 +332,11 @@ class PostgresWarehouse(Warehouse):
                         ref.label,
                         f"row {row} of the data (counting from 0) has a NULL key ({names})",
                     )
-            return pa.RecordBatch.from_arrays(arrays, schema=schema)
+            ready = pa.RecordBatch.from_arrays(arrays, schema=schema)
+            if order and ready.num_rows <= SORT_MAX_ROWS:
+                with suppress(pa.ArrowNotImplementedError):  # a key type Arrow cannot sort
+                    ready = ready.sort_by(order)
+            return ready
 
         def batches() -> Iterator[pa.RecordBatch]:
             for batch in source.batches(sequence=False):
