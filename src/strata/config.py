@@ -50,8 +50,8 @@ class Settings(BaseModel):
     access_logging: bool = False
     lease_ttl_seconds: float = Field(60.0, gt=0)
     # Keep the state database (run history, leases, file ledger, checkpoints) in the lake
-    # (`<lake>/_strata/state.db`), copied in before and out after each task: for runtimes
-    # without a lasting disk (Lambda, Glue, containers). See strata.runner.lake_state.
+    # (`<lake>/_strata/state/<pipeline>.db`), copied in before and out after each task: for
+    # runtimes without a lasting disk (Lambda, Glue, containers). See strata.runner.lake_state.
     state_in_lake: bool = False
     s3_endpoint_url: str | None = None
     # Other AWS APIs (SQS, Secrets Manager, Glue) on a local endpoint (moto, LocalStack).

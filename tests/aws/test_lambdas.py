@@ -136,8 +136,8 @@ def test_with_the_state_in_the_lake_each_invocation_can_start_on_an_empty_disk(
     weather_sales: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As on Lambda: every invocation gets a fresh state folder; the file ledger, checkpoints
-    and run history travel through `<lake>/_strata/state.db`. A second execution finds the
-    files processed, the gold days announced, and sends nothing again."""
+    and run history travel through `<lake>/_strata/state/weather_sales.db`. A second execution
+    finds the files processed, the gold days announced, and sends nothing again."""
     from strata.files.ledger import FileLedger
     from strata.runner.lake_state import lake_state
 
@@ -159,7 +159,7 @@ def test_with_the_state_in_the_lake_each_invocation_can_start_on_an_empty_disk(
     assert second["notify"]["rows_out"] == 0  # the checkpoint came back from the lake
     # The lake's state database holds every invocation's run and the processed files.
     settings = load_settings_with(monkeypatch, tmp_path / "reader")
-    with lake_state(settings):
+    with lake_state(settings, "weather_sales"):
         ledger = FileLedger(settings.state_path)
         assert {e.status for e in ledger.entries("weather_sales")} == {"processed"}
         assert len(ledger.entries("weather_sales")) == len(DAYS)

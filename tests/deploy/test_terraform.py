@@ -725,7 +725,9 @@ def test_worker_scopes_each_permission() -> None:
     assert _statement("worker", "RawUpload")["resources"] == (
         f'${{[for prefix in var.worker_upload_prefixes : "{lake}/${{prefix}}*"]}}'
     )
-    assert _statement("worker", "StateDatabase")["resources"] == [f"{lake}/${{local.state_object}}"]
+    assert _statement("worker", "StateDatabase")["resources"] == (
+        f'${{[for key in local.state_objects : "{lake}/${{key}}"]}}'
+    )
     assert _statement("worker", "RunReports")["resources"] == (
         f'${{[for pipeline in var.onprem_pipelines : "{lake}/_runs/${{pipeline}}/*"]}}'
     )
@@ -740,7 +742,7 @@ def test_worker_scopes_each_permission() -> None:
     assert condition["values"] == "${local.worker_list_prefixes}"
     assert iam_locals["worker_list_prefixes"] == (
         "${concat([for prefix in concat(var.worker_gold_prefixes, var.worker_upload_prefixes) "
-        ': "${prefix}*"], [local.state_object])}'
+        ': "${prefix}*"], local.state_objects)}'
     )
     declared = variables(MODULES / "iam")
     assert declared["worker_gold_prefixes"]["default"] == ["gold/weather_sales/"]
@@ -764,11 +766,14 @@ def test_worker_upload_prefixes_cover_what_the_upload_writes(tmp_path: Path) -> 
         assert not key.startswith(("gold/", "_strata/")), key
 
 
-def test_step_runners_reach_the_state_object() -> None:
-    """state_in_lake: every principal that runs steps may read and write _strata/state.db."""
-    from strata.runner.lake_state import STATE_OBJECT
+def test_step_runners_reach_the_state_objects() -> None:
+    """state_in_lake: every principal that runs steps may read and write its pipelines' state
+    databases (_strata/state/<pipeline>.db), the worker user exactly those of its pipelines."""
+    from strata.runner.lake_state import state_object
 
-    assert local_values(MODULES / "iam")["state_object"] == STATE_OBJECT
+    objects = local_values(MODULES / "iam")["state_objects"]
+    assert "_strata/state/${pipeline}.db" in objects
+    assert state_object("${pipeline}") == "_strata/state/${pipeline}.db"
     shared = _statement("lake_read_write", "LakeObjects")
     assert shared["resources"] == ["${var.lake_bucket_arn}/*"]
     assert {"s3:GetObject", "s3:PutObject"} <= set(shared["actions"])
@@ -779,8 +784,9 @@ def test_step_runners_reach_the_state_object() -> None:
         ], name
     state = _statement("worker", "StateDatabase")
     assert {"s3:GetObject", "s3:PutObject"} <= set(state["actions"])
+    assert "local.state_objects" in str(state["resources"])
     # ListBucket makes a missing state object a 404 (first run), not a 403.
-    assert "[local.state_object]" in local_values(MODULES / "iam")["worker_list_prefixes"]
+    assert "local.state_objects" in local_values(MODULES / "iam")["worker_list_prefixes"]
 
 
 def test_state_machines_may_send_onprem_tasks() -> None:

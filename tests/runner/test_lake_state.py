@@ -9,7 +9,7 @@ import pytest
 
 from strata.config import Settings, load_settings
 from strata.runner import RunRecord, RunStore
-from strata.runner.lake_state import STATE_OBJECT, StateConflict, lake_state
+from strata.runner.lake_state import StateConflict, lake_state, state_object
 
 
 def settings_for(lake: str, state_dir: Path, tmp_path: Path, **extra: object) -> Settings:
@@ -44,21 +44,21 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_each_task_sees_what_the_ones_before_it_wrote(lake: str, tmp_path: Path) -> None:
     for n in range(3):  # three tasks, each on a fresh disk
         settings = settings_for(lake, tmp_path / f"disk{n}", tmp_path)
-        with lake_state(settings):
+        with lake_state(settings, "p"):
             assert runs(settings) == [f"run{i}" for i in range(n)]
             record(settings, f"run{n}")
     reader = settings_for(lake, tmp_path / "reader", tmp_path)
-    with lake_state(reader):
+    with lake_state(reader, "p"):
         assert runs(reader) == ["run0", "run1", "run2"]
 
 
 def test_a_failed_task_still_leaves_its_record(lake: str, tmp_path: Path) -> None:
     settings = settings_for(lake, tmp_path / "disk", tmp_path)
-    with pytest.raises(RuntimeError), lake_state(settings):
+    with pytest.raises(RuntimeError), lake_state(settings, "p"):
         record(settings, "failed-run")
         raise RuntimeError("the step failed")
     reader = settings_for(lake, tmp_path / "reader", tmp_path)
-    with lake_state(reader):
+    with lake_state(reader, "p"):
         assert runs(reader) == ["failed-run"]
 
 
@@ -66,14 +66,14 @@ def test_a_change_by_another_task_meanwhile_is_refused(s3_bucket: str, tmp_path:
     lake = f"s3://{s3_bucket}/lake"
     first = settings_for(lake, tmp_path / "first", tmp_path)
     second = settings_for(lake, tmp_path / "second", tmp_path)
-    with lake_state(first):
+    with lake_state(first, "p"):
         record(first, "base")
-    with pytest.raises(StateConflict, match=STATE_OBJECT), lake_state(first):
+    with pytest.raises(StateConflict, match=state_object("p")), lake_state(first, "p"):
         record(first, "slow")
-        with lake_state(second):  # another execution, finishing first
+        with lake_state(second, "p"):  # another execution, finishing first
             record(second, "fast")
     reader = settings_for(lake, tmp_path / "reader", tmp_path)
-    with lake_state(reader):
+    with lake_state(reader, "p"):
         assert runs(reader) == ["base", "fast"]  # the slow task's change was not written over it
 
 
@@ -81,16 +81,31 @@ def test_two_first_tasks_do_not_both_create_it(s3_bucket: str, tmp_path: Path) -
     lake = f"s3://{s3_bucket}/fresh"
     one = settings_for(lake, tmp_path / "one", tmp_path)
     two = settings_for(lake, tmp_path / "two", tmp_path)
-    with pytest.raises(StateConflict), lake_state(one):
+    with pytest.raises(StateConflict), lake_state(one, "p"):
         record(one, "one")
-        with lake_state(two):
+        with lake_state(two, "p"):
             record(two, "two")
 
 
 def test_off_by_default_nothing_goes_to_the_lake(tmp_path: Path) -> None:
     settings = settings_for(str(tmp_path / "lake"), tmp_path / "disk", tmp_path)
     settings = settings.model_copy(update={"state_in_lake": False})
-    with lake_state(settings):
+    with lake_state(settings, "p"):
         record(settings, "local-only")
-    assert not (tmp_path / "lake" / STATE_OBJECT).exists()
+    assert not (tmp_path / "lake" / state_object("p")).exists()
     assert runs(settings) == ["local-only"]
+
+
+def test_each_pipeline_has_its_own_state_object(s3_bucket: str, tmp_path: Path) -> None:
+    """Executions of different pipelines at the same time do not conflict."""
+    lake = f"s3://{s3_bucket}/lake"
+    one = settings_for(lake, tmp_path / "one", tmp_path)
+    two = settings_for(lake, tmp_path / "two", tmp_path)
+    with lake_state(one, "totesys"):
+        record(one, "totesys-run")
+        with lake_state(two, "weather_sales"):
+            record(two, "weather-run")
+    for pipeline, run in (("totesys", "totesys-run"), ("weather_sales", "weather-run")):
+        reader = settings_for(lake, tmp_path / f"reader-{pipeline}", tmp_path)
+        with lake_state(reader, pipeline):
+            assert runs(reader) == [run]

@@ -259,7 +259,7 @@ def run_glue_job(pipeline: str, step: str, argv: Sequence[str] | None = None) ->
     """
     args = parse_job_args(sys.argv[1:] if argv is None else argv)
     settings = job_settings(args, pipeline)
-    with lake_state(settings):  # with --state_in_lake true: the lake's state database
+    with lake_state(settings, pipeline):  # --state_in_lake true: the state from the lake
         return _run_job(pipeline, step, args, settings)
 
 

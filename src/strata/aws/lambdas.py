@@ -94,7 +94,7 @@ def run_step(event: dict[str, Any], *, role: str | None = None) -> dict[str, Any
     `state_in_lake`, the state database comes from the lake and goes back after the step."""
     pipeline, step = _required(event, "pipeline"), _required(event, "step")
     settings = _settings(event)
-    with lake_state(settings):
+    with lake_state(settings, pipeline):
         return _run_step(event, settings, pipeline, step, role)
 
 

@@ -2,9 +2,11 @@
 
 A Lambda function, a Glue job or a container starts with an empty disk, so the run history,
 leases, file ledger and checkpoints of `<state_dir>/state.db` would be lost after every task.
-With `state_in_lake = true`, `lake_state(settings)` copies `<lake>/_strata/state.db` into the
-state folder before the task and writes it back after it — also when the task failed, so the
-attempt is on record. The write is conditional: on S3 it names the version it read (`If-Match`
+With `state_in_lake = true`, `lake_state(settings, pipeline)` copies the pipeline's state
+database, `<lake>/_strata/state/<pipeline>.db`, into the state folder before the task and
+writes it back after it — also when the task failed, so the attempt is on record. One object
+per pipeline: a task only touches its own pipeline's rows, and executions of different
+pipelines never conflict. The write is conditional: on S3 it names the version it read (`If-Match`
 its ETag, or `If-None-Match: *` for the first one), so a second execution that changed the
 object in between is refused instead of overwritten: `StateConflict`, naming both, and the
 task fails (Step Functions retries or fails it; the data steps themselves are idempotent).
@@ -26,7 +28,12 @@ from strata.errors import StorageError, TransientError
 
 log = logging.getLogger("strata.runner.lake_state")
 
-STATE_OBJECT = "_strata/state.db"
+STATE_PREFIX = "_strata/state/"
+
+
+def state_object(pipeline: str) -> str:
+    """The lake key of a pipeline's state database."""
+    return f"{STATE_PREFIX}{pipeline}.db"
 
 
 class StateConflict(TransientError):
@@ -34,12 +41,14 @@ class StateConflict(TransientError):
 
 
 @contextmanager
-def lake_state(settings: Settings) -> Iterator[None]:
-    """The lake's state database in `settings.state_path` for the duration of the block."""
+def lake_state(settings: Settings, pipeline: str) -> Iterator[None]:
+    """The pipeline's state database from the lake in `settings.state_path` for the block."""
     if not settings.state_in_lake:
         yield
         return
-    store = _S3State(settings) if urlparse(settings.lake).scheme == "s3" else _LocalState(settings)
+    key = state_object(pipeline)
+    s3 = urlparse(settings.lake).scheme == "s3"
+    store = _S3State(settings, key) if s3 else _LocalState(settings, key)
     local = settings.state_path / "state.db"
     settings.state_path.mkdir(parents=True, exist_ok=True)
     for leftover in (local, *_sidecars(local)):
@@ -69,28 +78,29 @@ def _checkpoint(path: Path) -> None:
 
 
 class _LocalState:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, key: str) -> None:
         from strata.session import open_lake
 
         self.lake = open_lake(settings)
+        self.key = key
 
     def download(self, local: Path) -> str | None:
-        if not self.lake.exists(STATE_OBJECT):
+        if not self.lake.exists(self.key):
             return None
-        local.write_bytes(self.lake.read_bytes(STATE_OBJECT))
+        local.write_bytes(self.lake.read_bytes(self.key))
         return "present"
 
     def upload(self, local: Path, version: str | None) -> None:
-        self.lake.write_bytes(STATE_OBJECT, local.read_bytes())
+        self.lake.write_bytes(self.key, local.read_bytes())
 
 
 class _S3State:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, key: str) -> None:
         import boto3
 
         parsed = urlparse(settings.lake)
         self.bucket = parsed.netloc
-        self.key = "/".join(p for p in (parsed.path.strip("/"), STATE_OBJECT) if p)
+        self.key = "/".join(p for p in (parsed.path.strip("/"), key) if p)
         self.where = f"s3://{self.bucket}/{self.key}"
         self.client = boto3.client(
             "s3",
@@ -125,8 +135,7 @@ class _S3State:
             if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 raise StateConflict(
                     f"the state database {self.where} changed while this task ran (another "
-                    "execution of a pipeline on this lake); this task's state changes were not "
-                    "saved"
+                    "execution of the same pipeline); this task's state changes were not saved"
                 ) from exc
             raise StorageError(f"cannot write the state database {self.where}: {exc}") from exc
         except BotoCoreError as exc:

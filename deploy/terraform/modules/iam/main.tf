@@ -27,10 +27,11 @@ locals {
   ]
   kms_keys = var.kms_key_arn == null ? [] : [var.kms_key_arn]
 
-  # The lake's state database (strata.runner.lake_state.STATE_OBJECT): with state_in_lake,
-  # every task copies it in before its step and writes it back after. The Lambda and Glue
-  # roles reach it through LakeObjects; the on-premise worker user gets exactly this key.
-  state_object = "_strata/state.db"
+  # The pipelines' state databases (strata.runner.lake_state.state_object): with
+  # state_in_lake, every task copies its pipeline's in before the step and writes it back
+  # after. The Lambda and Glue roles reach them through LakeObjects; the on-premise worker
+  # user gets exactly the keys of the pipelines it runs steps for.
+  state_objects = [for pipeline in var.onprem_pipelines : "_strata/state/${pipeline}.db"]
   # State machines with Task states on the on-premises task queue: their task tokens are the
   # ones the worker answers.
   onprem_state_machine_arns = [
@@ -41,7 +42,7 @@ locals {
   # "not found" rather than "access denied".
   worker_list_prefixes = concat(
     [for prefix in concat(var.worker_gold_prefixes, var.worker_upload_prefixes) : "${prefix}*"],
-    [local.state_object],
+    local.state_objects,
   )
 }
 
@@ -360,7 +361,7 @@ data "aws_iam_policy_document" "worker" {
     # state_in_lake: copied in before the step, written back (conditionally) after it.
     sid       = "StateDatabase"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${var.lake_bucket_arn}/${local.state_object}"]
+    resources = [for key in local.state_objects : "${var.lake_bucket_arn}/${key}"]
   }
   statement {
     # The run report of each task it runs (_runs/<pipeline>/<execution>.<step>.<retry>.json).

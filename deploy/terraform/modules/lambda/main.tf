@@ -87,8 +87,9 @@ resource "aws_lambda_function" "role" {
   }
 
   # Last in the merge, so var.environment cannot override them. /tmp does not outlast an
-  # invocation: STRATA_STATE_IN_LAKE copies the state database from <lake>/_strata/state.db
-  # into STRATA_STATE_DIR before the step and writes it back (conditionally) after it.
+  # invocation: STRATA_STATE_IN_LAKE copies the pipeline's state database from
+  # <lake>/_strata/state/<pipeline>.db into STRATA_STATE_DIR before the step and writes it
+  # back (conditionally) after it.
   environment {
     variables = merge(var.environment, {
       STRATA_ENV           = var.env
