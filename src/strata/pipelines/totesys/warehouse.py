@@ -11,6 +11,7 @@ harmless). Once the tables exist, the foreign keys and the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -69,14 +70,26 @@ def _load_table(
     if since is not None:
         where = ds.field("last_updated") > pa.scalar(int(since), pa.timestamp("us"))
     scanner = dataset.scanner(filter=where, batch_size=250_000, use_threads=False)
-    result = warehouse.load(name, scanner.to_reader(), mode="merge", key=list(model.unique_key))
+    newest: list[Any] = []  # the max last_updated of each batch sent, seen as it streams by
+    rows = scanner.to_reader()
     if incremental:
-        newest = pc.max(dataset.to_table(columns=["last_updated"])["last_updated"])
-        if newest.is_valid:
-            stamp = newest.cast(pa.timestamp("us")).value
-            checkpoints.set(NAME, f"loaded:{name}:last_updated", str(stamp))
+        rows = pa.RecordBatchReader.from_batches(rows.schema, _noting_newest(rows, newest))
+    result = warehouse.load(name, rows, mode="merge", key=list(model.unique_key))
+    if newest:  # the rows sent are all rows newer than `since`: their max is the table's
+        stamp = max(m.cast(pa.timestamp("us")).value for m in newest)
+        checkpoints.set(NAME, f"loaded:{name}:last_updated", str(stamp))
     checkpoints.set(NAME, f"loaded:{name}:version", str(version))
     return {"version": version, **result.to_dict()}
+
+
+def _noting_newest(reader: pa.RecordBatchReader, newest: list[Any]) -> Iterator[pa.RecordBatch]:
+    """`reader`'s batches, each batch's max `last_updated` appended to `newest` on the way (no
+    second read of the table to move the checkpoint)."""
+    for batch in reader:
+        top = pc.max(batch.column("last_updated"))
+        if top.is_valid:
+            newest.append(top)
+        yield batch
 
 
 def ensure_keys(url: DatabaseUrl, schema: str) -> list[str]:
