@@ -261,12 +261,18 @@ class Bronze:
                     return manifest
         return None
 
+    def load_ids(self) -> list[int]:
+        """The ids of the load folders, oldest first, from one listing (no manifest read: a
+        folder whose manifest is missing was never committed)."""
+        return [
+            int(folder.split("=", 1)[1])
+            for folder in self.lake.list_dirs(self.prefix)
+            if folder.startswith("load_id=")
+        ]
+
     def loads(self, after: int | None = None) -> Iterator[Manifest]:
         """Committed loads in load order, optionally only those after a load id."""
-        for folder in self.lake.list_dirs(self.prefix):
-            if not folder.startswith("load_id="):
-                continue
-            load_id = int(folder.split("=", 1)[1])
+        for load_id in self.load_ids():
             if after is not None and load_id <= after:
                 continue
             manifest = self.manifest(load_id)

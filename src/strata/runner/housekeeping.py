@@ -41,10 +41,16 @@ def _expire_bronze(ctx: RunContext, cutoff: datetime) -> int:
     for entity in entities:
         consumed = consumed_by[entity]
         bronze = ctx.bronze(entity)
-        # The newest load always stays: it holds the entity's extract checkpoint.
-        for manifest in list(bronze.loads())[:-1]:
-            old = load_time(manifest.load_id) < cutoff
-            if old and (consumed is None or manifest.load_id <= consumed):
+        # Ages come from the load ids, so only the manifests of loads to delete are read. The
+        # newest committed load always stays: it holds the entity's extract checkpoint.
+        newest = bronze.latest()
+        for load_id in bronze.load_ids():
+            if newest is None or load_id >= newest.load_id or load_time(load_id) >= cutoff:
+                continue
+            if consumed is not None and load_id > consumed:
+                continue
+            manifest = bronze.manifest(load_id)
+            if manifest is not None:
                 bronze.delete(manifest)
                 deleted += 1
     return deleted
