@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 
-from strata.errors import ConfigError, MissingDependency, TerminalError, unknown_name
+from strata.errors import ConfigError, TerminalError, unknown_name
 
 if TYPE_CHECKING:
     from strata.catalog import LakeCatalog, TableRef
@@ -429,14 +429,10 @@ def _update_input(existing: dict[str, Any], wanted: dict[str, Any]) -> dict[str,
 
 def glue_client(settings: Settings) -> Any:
     """A boto3 Glue client on `aws_endpoint_url` (moto, LocalStack) and `aws_region`."""
-    try:
-        import boto3
-    except ModuleNotFoundError as exc:
-        raise MissingDependency("boto3", "aws") from exc
+    from strata.aws.clients import client_for
+
     with glue_errors("create the Glue client"):
-        return boto3.client(
-            "glue", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
-        )
+        return client_for("glue", settings)
 
 
 @contextmanager

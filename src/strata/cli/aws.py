@@ -107,8 +107,6 @@ def tasks(
 
 
 def _sfn_client(settings: Settings) -> Any:
-    import boto3
+    from strata.aws.clients import client_for
 
-    return boto3.client(
-        "stepfunctions", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region
-    )
+    return client_for("stepfunctions", settings)

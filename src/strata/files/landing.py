@@ -149,15 +149,10 @@ class Landing:
 
     def _s3(self) -> Any:
         if self._client is None:
-            try:
-                import boto3
-            except ModuleNotFoundError as exc:
-                raise MissingDependency("boto3", "aws") from exc
-            self._client = boto3.client(
-                "s3",
-                endpoint_url=self.area.s3_endpoint_url,
-                region_name=os.environ.get("AWS_REGION", self.area.region),
-            )
+            from strata.aws.clients import aws_client
+
+            region = os.environ.get("AWS_REGION", self.area.region)
+            self._client = aws_client("s3", endpoint_url=self.area.s3_endpoint_url, region=region)
         return self._client
 
     def upload(self, name: str, local: Path) -> None:

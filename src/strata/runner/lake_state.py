@@ -96,17 +96,13 @@ class _LocalState:
 
 class _S3State:
     def __init__(self, settings: Settings, key: str) -> None:
-        import boto3
+        from strata.aws.clients import client_for
 
         parsed = urlparse(settings.lake)
         self.bucket = parsed.netloc
         self.key = "/".join(p for p in (parsed.path.strip("/"), key) if p)
         self.where = f"s3://{self.bucket}/{self.key}"
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url or settings.aws_endpoint_url,
-            region_name=settings.aws_region,
-        )
+        self.client = client_for("s3", settings)
 
     def download(self, local: Path) -> str | None:
         """The object into `local`; its ETag, or None when there is none yet."""
