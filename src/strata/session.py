@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -87,18 +88,34 @@ def query(sql: str, settings: Settings | None = None, engine: str = "duckdb") ->
         return session.query(resolved)
 
 
+@contextmanager
+def _run_stores(settings: Settings, pipeline: str | None = None) -> Iterator[list[RunStore]]:
+    """The run stores to read: the local state folder's, or, with `state_in_lake`, read-only
+    copies of the pipelines' state databases in the lake (where deployed runs record)."""
+    if not settings.state_in_lake:
+        yield [RunStore(settings.state_path)]
+        return
+    from strata.runner.lake_state import lake_state_copies
+
+    with lake_state_copies(settings, pipeline) as folders:
+        yield [RunStore(folder) for folder in folders]
+
+
 def run_history(
     settings: Settings, pipeline: str | None = None, limit: int = 20
 ) -> list[RunRecord]:
-    return RunStore(settings.state_path).runs(pipeline, limit)
+    with _run_stores(settings, pipeline) as stores:
+        found = [run for store in stores for run in store.runs(pipeline, limit)]
+    return sorted(found, key=lambda r: r.started_at, reverse=True)[:limit]
 
 
 def describe_run(settings: Settings, run_id: str) -> dict[str, Any] | None:
-    store = RunStore(settings.state_path)
-    record = store.run(run_id)
-    if record is None:
-        return None
-    return {"run": record, "attempts": store.attempts(run_id)}
+    with _run_stores(settings) as stores:
+        for store in stores:
+            record = store.run(run_id)
+            if record is not None:
+                return {"run": record, "attempts": store.attempts(run_id)}
+    return None
 
 
 @dataclass(frozen=True)

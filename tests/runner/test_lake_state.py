@@ -3,6 +3,7 @@ empty disks, on moto S3 and on a local lake; a concurrent change is refused, not
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,31 @@ def test_each_pipeline_has_its_own_state_object(s3_bucket: str, tmp_path: Path) 
         reader = settings_for(lake, tmp_path / f"reader-{pipeline}", tmp_path)
         with lake_state(reader, pipeline):
             assert runs(reader) == [run]
+
+
+def test_strata_runs_reads_the_history_deployed_runs_keep_in_the_lake(
+    s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from strata.cli.app import app
+    from strata.session import describe_run, run_history
+
+    lake = f"s3://{s3_bucket}/lake"
+    for pipeline, run in (("totesys", "exec-1.ingest.0"), ("weather_sales", "exec-2.upload.0")):
+        task = settings_for(lake, tmp_path / f"task-{pipeline}", tmp_path)
+        with lake_state(task, pipeline):
+            RunStore(task.state_path).start_run(RunRecord(run, pipeline, "succeeded", 1.0))
+    reader = settings_for(lake, tmp_path / "laptop", tmp_path)
+    assert [r.run_id for r in run_history(reader)] == ["exec-1.ingest.0", "exec-2.upload.0"]
+    assert [r.run_id for r in run_history(reader, "weather_sales")] == ["exec-2.upload.0"]
+    found = describe_run(reader, "exec-2.upload.0")
+    assert found is not None and found["run"].pipeline == "weather_sales"
+    assert not (tmp_path / "laptop" / "state.db").exists()  # read-only copies, elsewhere
+    monkeypatch.setenv("STRATA_STATE_IN_LAKE", "true")
+    # The CLI's console took its width at import: a wide one, so no run id is cut short.
+    monkeypatch.setattr(sys.modules["strata.cli.app"], "out", Console(width=200))
+    result = CliRunner().invoke(app, ["runs", "--lake", lake])
+    assert result.exit_code == 0, result.output
+    assert "exec-1.ingest.0" in result.output and "exec-2.upload.0" in result.output

@@ -148,7 +148,8 @@ def error_names(errors: Iterable[type[BaseException]]) -> list[str]:
     for cls in errors:
         if cls in (Exception, BaseException):
             return ["States.TaskFailed"]
-        for found in (cls, *_subclasses(cls)):
+        # Subclasses by name: their creation order depends on what was imported first.
+        for found in (cls, *sorted(_subclasses(cls), key=lambda c: c.__name__)):
             if found.__name__ not in names:
                 names.append(found.__name__)
     return names

@@ -342,15 +342,18 @@ def runs(
     lake: LakeOpt = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
     run_id: Annotated[str | None, typer.Option("--run", help="Show one run's steps.")] = None,
+    env: EnvOpt = None,
 ) -> None:
-    """Run history: status, duration and error of recent runs."""
+    """Run history: status, duration and error of recent runs (with `state_in_lake`, the
+    history deployed runs keep in the lake)."""
     from strata.session import describe_run, run_history
 
-    settings = _settings(lake, None)
+    settings = _settings(lake, env)
     if run_id:
         details = describe_run(settings, run_id)
         if details is None:
-            raise ConfigError(f"no run {run_id!r} in {settings.state_path}")
+            where = "the lake's state databases" if settings.state_in_lake else settings.state_path
+            raise ConfigError(f"no run {run_id!r} in {where}")
         out.print(render.history_table([details["run"]]))
         out.print(render.steps_table(details["attempts"]))
         for delivery in details["run"].metrics.get("alerts", []):

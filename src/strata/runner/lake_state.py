@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,9 +47,7 @@ def lake_state(settings: Settings, pipeline: str) -> Iterator[None]:
     if not settings.state_in_lake:
         yield
         return
-    key = state_object(pipeline)
-    s3 = urlparse(settings.lake).scheme == "s3"
-    store = _S3State(settings, key) if s3 else _LocalState(settings, key)
+    store = _store(settings, pipeline)
     local = settings.state_path / "state.db"
     settings.state_path.mkdir(parents=True, exist_ok=True)
     for leftover in (local, *_sidecars(local)):
@@ -60,6 +59,35 @@ def lake_state(settings: Settings, pipeline: str) -> Iterator[None]:
         _checkpoint(local)
         if local.exists():
             store.upload(local, version)
+
+
+@contextmanager
+def lake_state_copies(settings: Settings, pipeline: str | None = None) -> Iterator[list[Path]]:
+    """Read-only copies of the state databases in the lake (one pipeline's, or every
+    pipeline's), each `state.db` in a folder of its own, for `strata runs`; nothing is
+    written back and the local state folder is not touched."""
+    names = [pipeline] if pipeline else _pipelines_in_lake(settings)
+    with tempfile.TemporaryDirectory(prefix="strata-lake-state-") as scratch:
+        folders = []
+        for name in names:
+            folder = Path(scratch) / name
+            folder.mkdir()
+            if _store(settings, name).download(folder / "state.db") is not None:
+                folders.append(folder)
+        yield folders
+
+
+def _store(settings: Settings, pipeline: str) -> _S3State | _LocalState:
+    key = state_object(pipeline)
+    s3 = urlparse(settings.lake).scheme == "s3"
+    return _S3State(settings, key) if s3 else _LocalState(settings, key)
+
+
+def _pipelines_in_lake(settings: Settings) -> list[str]:
+    from strata.session import open_lake
+
+    names = open_lake(settings).list_files(STATE_PREFIX)
+    return sorted(n[: -len(".db")] for n in names if n.endswith(".db") and "/" not in n)
 
 
 def _sidecars(path: Path) -> list[Path]:
