@@ -1,8 +1,9 @@
 """Static checks of deploy/terraform: what `terraform validate` would catch without providers.
 
 Providers cannot be downloaded here, so `terraform init/validate` cannot run. These tests parse
-every .tf file (python-hcl2) and check the wiring between environments and modules, the
-references inside each module, the IAM policies, the environment differences, and that the
+every .tf file (python-hcl2) and check the wiring: the environments call the stack with their
+values, the stack calls the modules; the references inside each folder, the IAM policies, the
+environment differences (the environments' arguments to the stack), and that the
 Terraform agrees with the code: Glue jobs with the engine steps, Lambda functions with the ASL
 roles, schedules with strata.toml, state machine definitions with deploy/asl, the on-premises
 task queue with the steps marked on_premises, and state_in_lake on every runtime that runs steps.
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "deploy" / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVIRONMENTS = TERRAFORM / "environments"
+STACK = TERRAFORM / "stack"
 ASL = ROOT / "deploy" / "asl"
 ONPREM_QUEUE_VARIABLE = "onprem_tasks_queue_url"
 CALLBACK_RESOURCE = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
@@ -64,14 +66,17 @@ UNSCOPED_ACTIONS = {
 # -- parsing -----------------------------------------------------------------------------------
 
 
+_MARKERS = {"__is_block__", "__comments__"}
+
+
 def _plain(value: Any) -> Any:
-    """hcl2's output without its quoting: '"x"' -> 'x', block markers dropped."""
+    """hcl2's output without its quoting: '"x"' -> 'x', block markers and comments dropped."""
     if isinstance(value, str):
         return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
+        return {_plain(k): _plain(v) for k, v in value.items() if k not in _MARKERS}
     return value
 
 
@@ -110,8 +115,15 @@ def outputs(folder: Path) -> set[str]:
     return {name for name, _ in blocks(folder, "output")}
 
 
-def module_calls(env: str) -> dict[str, dict[str, Any]]:
-    return dict(blocks(ENVIRONMENTS / env, "module"))
+def module_calls(folder: Path = STACK) -> dict[str, dict[str, Any]]:
+    return dict(blocks(folder, "module"))
+
+
+def stack_call(env: str) -> dict[str, Any]:
+    """The environment's `module "strata"` block: its arguments are the environment's values."""
+    calls = module_calls(ENVIRONMENTS / env)
+    assert set(calls) == {"strata"}, f"{env}: {set(calls)}"
+    return calls["strata"]
 
 
 def local_values(folder: Path) -> dict[str, Any]:
@@ -151,14 +163,32 @@ def statements(value: Any) -> Iterator[dict[str, Any]]:
             yield from statements(item)
 
 
-def default(env: str, expression: Any) -> Any:
-    """An environment's module argument resolved: a literal, or `var.X`'s default."""
-    if isinstance(expression, str) and (ref := re.fullmatch(r"\$\{var\.(\w+)\}", expression)):
-        declared = variables(ENVIRONMENTS / env)[ref.group(1)]
-        assert "default" in declared, f"{env}: var.{ref.group(1)} has no default"
+def _var(expression: Any) -> str | None:
+    ref = isinstance(expression, str) and re.fullmatch(r"\$\{var\.(\w+)\}", expression)
+    return ref.group(1) if ref else None
+
+
+def stack_value(env: str, name: str) -> Any:
+    """What the stack's var.<name> is in an environment: the environment's argument (a literal,
+    or the environment's var.X default), else the stack's default."""
+    call = stack_call(env)
+    if name not in call:
+        declared = variables(STACK)[name]
+        assert "default" in declared, f"{env}: stack var.{name} is neither passed nor defaulted"
         return declared["default"]
+    if own := _var(call[name]):
+        declared = variables(ENVIRONMENTS / env)[own]
+        assert "default" in declared, f"{env}: var.{own} has no default"
+        return declared["default"]
+    return call[name]
+
+
+def default(env: str, expression: Any) -> Any:
+    """A stack expression resolved for an environment: a literal, `var.X` or `!var.X`."""
+    if name := _var(expression):
+        return stack_value(env, name)
     if isinstance(expression, str) and (ref := re.fullmatch(r"\$\{!var\.(\w+)\}", expression)):
-        return not default(env, f"${{var.{ref.group(1)}}}")
+        return not stack_value(env, ref.group(1))
     return expression
 
 
@@ -167,7 +197,7 @@ def module_folders() -> list[Path]:
 
 
 def all_folders() -> list[Path]:
-    return [*module_folders(), *(ENVIRONMENTS / env for env in ENVS)]
+    return [*module_folders(), STACK, *(ENVIRONMENTS / env for env in ENVS)]
 
 
 def _id(folder: Path) -> str:
@@ -183,10 +213,13 @@ def test_layout() -> None:
     for folder in module_folders():
         for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
             assert (folder / name).is_file(), folder / name
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
+        assert (STACK / name).is_file(), f"stack/{name}"
     for env in ENVS:
         for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
             assert (ENVIRONMENTS / env / name).is_file(), f"{env}/{name}"
-        assert (ENVIRONMENTS / env / "backend.hcl.example").is_file()
+        for name in ("backend.hcl.example", "terraform.tfvars.example"):
+            assert (ENVIRONMENTS / env / name).is_file(), f"{env}/{name}"
 
 
 @pytest.mark.parametrize("path", tf_files(), ids=lambda p: str(p.relative_to(TERRAFORM)))
@@ -202,6 +235,20 @@ def test_environment_pins_terraform_and_aws_provider(env: str) -> None:
     assert providers["aws"]["source"] == "hashicorp/aws"
     assert providers["aws"]["version"].startswith("~> 5.")
     assert "s3" in terraform["backend"][0], "partial S3 backend configuration"
+    (provider,) = parse(ENVIRONMENTS / env / "versions.tf")["provider"]
+    assert provider["aws"]["region"] == "${var.region}"
+    assert provider["aws"]["default_tags"][0]["tags"]["environment"] == env
+
+
+def test_stack_requires_the_aws_provider_and_configures_none() -> None:
+    """A called module gets its provider from the environment (no provider block of its own)."""
+    (terraform,) = parse(STACK / "versions.tf")["terraform"]
+    assert terraform["required_version"].startswith(">=")
+    (providers,) = terraform["required_providers"]
+    assert providers["aws"]["source"] == "hashicorp/aws"
+    assert "backend" not in terraform
+    for path in tf_files(STACK):
+        assert "provider" not in parse(path), path
 
 
 @pytest.mark.parametrize("folder", all_folders(), ids=_id)
@@ -222,18 +269,52 @@ def test_outputs_have_descriptions(folder: Path) -> None:
 # -- wiring ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_module_calls_match_module_variables(env: str) -> None:
-    calls = module_calls(env)
+def _check_call(caller: Path, name: str, call: dict[str, Any]) -> Path:
+    """Every argument is a variable of the called module, every required variable is passed."""
+    source = (caller / call["source"]).resolve()
+    assert source.is_dir(), f"{_id(caller)}: module.{name} source"
+    declared = variables(source)
+    passed = set(call) - META_ARGUMENTS
+    assert passed <= set(declared), f"{_id(caller)}: {name} undeclared {passed - set(declared)}"
+    required = {v for v, body in declared.items() if "default" not in body}
+    assert required <= passed, f"{_id(caller)}: module.{name} misses {required - passed}"
+    return source
+
+
+def test_stack_calls_match_module_variables() -> None:
+    calls = module_calls(STACK)
     assert set(calls) == set(MODULE_NAMES) - {"secretsmanager"} | {"secrets"}
     for name, call in calls.items():
-        source = (ENVIRONMENTS / env / call["source"]).resolve()
-        assert source.is_dir() and source.parent == MODULES, f"{env}: module.{name} source"
-        declared = variables(source)
-        passed = set(call) - META_ARGUMENTS
-        assert passed <= set(declared), f"{env}: module.{name} undeclared {passed - set(declared)}"
-        required = {v for v, body in declared.items() if "default" not in body}
-        assert required <= passed, f"{env}: module.{name} misses {required - passed}"
+        assert _check_call(STACK, name, call).parent == MODULES, f"module.{name} source"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_calls_the_stack(env: str) -> None:
+    """An environment is one call of ../../stack with its name and values, nothing else."""
+    folder = ENVIRONMENTS / env
+    call = stack_call(env)
+    assert call["source"] == "../../stack"
+    assert _check_call(folder, "strata", call) == STACK.resolve()
+    assert call["env"] == env
+    for kind in ("resource", "data", "locals"):
+        assert not any(kind in parse(path) for path in tf_files(folder)), f"{env}: {kind}"
+    # The stack's defaults are only what dev and prod agree on: the rest each environment says.
+    required = {v for v, body in variables(STACK).items() if "default" not in body}
+    assert {"env", "deletion_protection", "log_retention_days", "schedules"} <= required
+    # Its own variables are passed through under the same name.
+    for name in variables(folder):
+        if name != "region":
+            assert call[name] == f"${{var.{name}}}", f"{env}: var.{name}"
+
+
+def test_environments_call_the_same_stack_with_their_values() -> None:
+    dev, prod = (stack_call(env) for env in ENVS)
+    assert dev["source"] == prod["source"] == "../../stack"
+    assert dev.keys() == prod.keys()
+    assert variables(ENVIRONMENTS / "dev").keys() == variables(ENVIRONMENTS / "prod").keys()
+    assert outputs(ENVIRONMENTS / "dev") == outputs(ENVIRONMENTS / "prod")
+    differ = {name for name in dev if dev[name] != prod[name]}
+    assert differ >= {"env", "deletion_protection", "access_logging", "schedules"}
 
 
 @pytest.mark.parametrize("folder", all_folders(), ids=_id)
@@ -247,19 +328,26 @@ def test_var_and_local_references_are_declared(folder: Path) -> None:
     assert not unused, f"{_id(folder)}: variables never used: {unused}"
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_module_output_references_exist(env: str) -> None:
-    calls = module_calls(env)
+@pytest.mark.parametrize("folder", [STACK, *(ENVIRONMENTS / env for env in ENVS)], ids=_id)
+def test_module_output_references_exist(folder: Path) -> None:
+    calls = module_calls(folder)
     refs = {
         (m, out)
-        for s in folder_strings(ENVIRONMENTS / env)
-        for m, out in re.findall(r"\bmodule\.(\w+)\.(\w+)", s)
+        for s in folder_strings(folder)
+        for m, out in re.findall(r"\bmodule\.(\w+)\.(?!module\.)(\w+)", s)
     }
-    assert refs, "the environment uses no module outputs"
+    assert refs, f"{_id(folder)} uses no module outputs"
     for module, output in refs:
-        assert module in calls, f"{env}: module.{module} is not called"
-        source = (ENVIRONMENTS / env / calls[module]["source"]).resolve()
-        assert output in outputs(source), f"{env}: module.{module} has no output {output}"
+        assert module in calls, f"{_id(folder)}: module.{module} is not called"
+        source = (folder / calls[module]["source"]).resolve()
+        assert output in outputs(source), f"{_id(folder)}: module.{module} has no output {output}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_outputs_reexport_the_stack(env: str) -> None:
+    for name, body in blocks(ENVIRONMENTS / env, "output"):
+        expected = "${module.strata}" if name == "stack" else f"${{module.strata.{name}}}"
+        assert body["value"] == expected, f"{env}: output {name}"
 
 
 @pytest.mark.parametrize("folder", all_folders(), ids=_id)
@@ -272,24 +360,14 @@ def test_resource_and_data_references_are_declared(folder: Path) -> None:
             assert f"{rtype}.{name}" in data, f"{_id(folder)}: data.{rtype}.{name}"
 
 
-def test_environments_differ_only_in_name_and_defaults() -> None:
-    dev, prod = (local_values(ENVIRONMENTS / env) for env in ENVS)
-    assert (dev.pop("env"), prod.pop("env")) == ("dev", "prod")
-    assert dev == prod
-    assert module_calls("dev") == module_calls("prod")
-    assert variables(ENVIRONMENTS / "dev").keys() == variables(ENVIRONMENTS / "prod").keys()
-    assert outputs(ENVIRONMENTS / "dev") == outputs(ENVIRONMENTS / "prod")
-
-
 # -- agreement with the code ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_glue_jobs_are_the_engine_steps(env: str) -> None:
+def test_glue_jobs_are_the_engine_steps() -> None:
     from strata.aws.glue import spark_steps
     from strata.pipelines import pipeline_names
 
-    jobs = local_values(ENVIRONMENTS / env)["glue_jobs"]
+    jobs = local_values(STACK)["glue_jobs"]
     assert sorted(jobs) == sorted(pipeline_names()) == sorted(PIPELINES)
     assert {p: steps for p, steps in jobs.items()} == {p: spark_steps(p) for p in PIPELINES}
     job = labelled(MODULES / "glue", "resource")["aws_glue_job.step"]
@@ -316,7 +394,7 @@ def test_glue_job_arguments() -> None:
 def test_lambda_functions_are_the_asl_roles(env: str) -> None:
     from strata.aws.asl import ROLES
 
-    functions = variables(ENVIRONMENTS / env)["lambda_functions"]["default"]
+    functions = stack_value(env, "lambda_functions")
     assert sorted(functions) == sorted(ROLES)
     for role, size in functions.items():
         assert 128 <= size["memory_mb"] <= 10240, role
@@ -374,8 +452,9 @@ def test_lambda_functions_keep_state_in_lake(monkeypatch: pytest.MonkeyPatch) ->
     assert fixed, f"var.environment must come first in the merge: {env_vars}"
     assert re.search(r'\bSTRATA_STATE_IN_LAKE = "true"', fixed.group(1))
     assert function["for_each"] == "${var.functions}"
+    assert "STRATA_STATE_IN_LAKE" not in str(local_values(STACK))
     for env in ENVS:
-        assert "STRATA_STATE_IN_LAKE" not in str(local_values(ENVIRONMENTS / env))
+        assert "STRATA_STATE_IN_LAKE" not in str(stack_call(env))
     monkeypatch.setenv("STRATA_STATE_IN_LAKE", "true")
     assert load_settings(profile="prod", config_file=ROOT / "strata.toml").state_in_lake is True
 
@@ -393,7 +472,8 @@ def test_prod_schedules_follow_strata_toml() -> None:
 
     settings = load_settings(profile="prod", config_file=ROOT / "strata.toml")
     expected = {p: settings.schedules.get(p, settings.schedule) for p in PIPELINES}
-    assert variables(ENVIRONMENTS / "prod")["schedules"]["default"] == expected
+    assert stack_value("prod", "schedules") == expected
+    assert module_calls()["eventbridge"]["schedules"] == "${var.schedules}"
     assert expected["totesys"] == "rate(5 minutes)"
     assert expected["smartsensor"] == "cron(0 2 * * ? *)"
 
@@ -403,7 +483,7 @@ def test_dev_is_not_scheduled() -> None:
 
     settings = load_settings(profile="dev", config_file=ROOT / "strata.toml")
     assert not settings.schedule and not settings.schedules
-    assert variables(ENVIRONMENTS / "dev")["schedules"]["default"] == {}
+    assert stack_value("dev", "schedules") == {}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -411,17 +491,16 @@ def test_environment_follows_profile(env: str) -> None:
     from strata.config import load_settings
 
     settings = load_settings(profile=env, config_file=ROOT / "strata.toml")
-    declared = variables(ENVIRONMENTS / env)
-    assert declared["log_retention_days"]["default"] == settings.log_retention_days
-    assert declared["access_logging"]["default"] is settings.access_logging
-    s3 = module_calls(env)["s3"]
+    assert stack_value(env, "log_retention_days") == settings.log_retention_days
+    assert stack_value(env, "access_logging") is settings.access_logging
+    s3 = module_calls()["s3"]
     assert default(env, s3["access_logging"]) is settings.access_logging
     assert default(env, s3["force_destroy"]) is (env == "dev")
 
 
 def test_prod_enables_access_logging_and_dev_does_not() -> None:
-    assert default("prod", module_calls("prod")["s3"]["access_logging"]) is True
-    assert default("dev", module_calls("dev")["s3"]["access_logging"]) is False
+    assert default("prod", module_calls()["s3"]["access_logging"]) is True
+    assert default("dev", module_calls()["s3"]["access_logging"]) is False
     logging = labelled(MODULES / "s3", "resource")["aws_s3_bucket_logging.this"]
     assert "var.access_logging" in logging["for_each"]
     assert labelled(MODULES / "s3", "resource")["aws_s3_bucket.logs"]["count"] == (
@@ -430,12 +509,11 @@ def test_prod_enables_access_logging_and_dev_does_not() -> None:
 
 
 def test_prod_is_protected_and_retains_longer() -> None:
-    dev, prod = (variables(ENVIRONMENTS / env) for env in ENVS)
-    assert prod["deletion_protection"]["default"] is True
-    assert dev["deletion_protection"]["default"] is False
+    assert stack_value("prod", "deletion_protection") is True
+    assert stack_value("dev", "deletion_protection") is False
     for name in ("raw_expiration_days", "archive_after_days", "log_retention_days"):
-        assert prod[name]["default"] > dev[name]["default"], name
-    assert prod["raw_expiration_days"]["default"] == 455  # seed 001: 90 days S3 + 365 Glacier
+        assert stack_value("prod", name) > stack_value("dev", name), name
+    assert stack_value("prod", "raw_expiration_days") == 455  # seed 001: 90 days S3 + 365 Glacier
 
 
 def test_lake_lifecycle_archives_raw_and_bronze() -> None:
@@ -454,9 +532,9 @@ def test_lake_lifecycle_archives_raw_and_bronze() -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_state_machines_read_deploy_asl(env: str) -> None:
-    call = module_calls(env)["stepfunctions"]
-    folder = call["definitions_dir"].replace("${path.module}", str(ENVIRONMENTS / env))
-    folder = folder.replace("${local.env}", env)
+    call = module_calls()["stepfunctions"]
+    folder = call["definitions_dir"].replace("${path.module}", str(STACK))
+    folder = folder.replace("${var.env}", stack_value(env, "env"))
     assert Path(folder).resolve() == (ASL / env).resolve()
     machine = labelled(MODULES / "stepfunctions", "resource")["aws_sfn_state_machine.pipeline"]
     assert machine["definition"] == (
@@ -501,11 +579,11 @@ def _definition(env: str, pipeline: str) -> dict[str, Any]:
 @pytest.mark.skipif(_asl_missing(), reason="deploy/asl not generated yet")
 @pytest.mark.parametrize("env", ENVS)
 def test_state_machines_call_what_terraform_creates(env: str) -> None:
-    roles = variables(ENVIRONMENTS / env)["lambda_functions"]["default"]
+    roles = stack_value(env, "lambda_functions")
     functions = {f"strata-{env}-{role}" for role in roles}
     jobs = {
         f"strata-{env}-{pipeline}-{step}"
-        for pipeline, steps in local_values(ENVIRONMENTS / env)["glue_jobs"].items()
+        for pipeline, steps in local_values(STACK)["glue_jobs"].items()
         for step in steps
     }
     called: dict[str, set[str]] = {"lambda": set(), "glue": set(), "sqs": set()}
@@ -534,7 +612,7 @@ def test_onprem_pipelines_are_the_ones_with_onprem_steps(env: str) -> None:
     """The worker may answer the tokens of exactly the state machines that send to its queue."""
     from strata.aws.asl import CALLBACK_TIMEOUT, ONPREM_QUEUE
 
-    declared = local_values(ENVIRONMENTS / env)["onprem_pipelines"]
+    declared = local_values(STACK)["onprem_pipelines"]
     assert sorted(declared) == _onprem_pipelines_in_code() == ["weather_sales"]
     sending = set()
     for pipeline in PIPELINES:
@@ -545,7 +623,7 @@ def test_onprem_pipelines_are_the_ones_with_onprem_steps(env: str) -> None:
                 assert state["TimeoutSeconds"] == CALLBACK_TIMEOUT
                 sending.add(pipeline)
     assert sorted(sending) == sorted(declared)
-    iam = module_calls(env)["iam"]
+    iam = module_calls()["iam"]
     assert iam["onprem_pipelines"] == "${local.onprem_pipelines}"
     assert iam["onprem_tasks_queue_arn"] == "${module.sqs.onprem_tasks_queue_arn}"
 
@@ -796,9 +874,8 @@ def test_state_machines_may_send_onprem_tasks() -> None:
     assert "sqs:SendMessage" not in _actions(_document("worker"))
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_secret_readers(env: str) -> None:
-    secrets = local_values(ENVIRONMENTS / env)["secrets"]
+def test_secret_readers() -> None:
+    secrets = local_values(STACK)["secrets"]
     readers = {key: set(s["readers"]) for key, s in secrets.items()}
     assert readers["weather_sales/warehouse_url"] == {"worker"}
     assert all(r <= {"ingest", "process", "load", "notify", "worker"} for r in readers.values())
@@ -864,6 +941,7 @@ def test_onprem_tasks_queue() -> None:
     assert {"onprem_tasks_queue_url", "onprem_tasks_queue_arn"} <= outs
     for env in ENVS:
         assert "onprem_tasks_queue_url" in outputs(ENVIRONMENTS / env)
+    assert "onprem_tasks_queue_url" in outputs(STACK)
 
 
 # -- formatting and the Lambda image ------------------------------------------------------
@@ -893,7 +971,8 @@ def test_docs_name_existing_outputs_and_variables() -> None:
     assert {"lake_uri", "artifacts_bucket", "lambda_repository_url"} <= named
     for env in ENVS:
         assert named <= outputs(ENVIRONMENTS / env), named - outputs(ENVIRONMENTS / env)
-    assert "module.lambda.aws_ecr_repository.images" in text
+    assert "-target=module.strata.module.lambda.aws_ecr_repository.images" in text
+    assert "-target=module.s3 " not in text, "module addresses are under module.strata"
     assert "aws_ecr_repository.images" in labelled(MODULES / "lambda", "resource")
     for variable in re.findall(r"-var (\w+)=", text):
         assert variable in variables(ENVIRONMENTS / "prod"), variable

@@ -13,3 +13,15 @@ terraform {
   # at init time: terraform init -backend-config=backend.hcl
   backend "s3" {}
 }
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      project     = "strata"
+      environment = "dev"
+      managed_by  = "terraform"
+    }
+  }
+}

@@ -1,5 +1,5 @@
-# prod defaults: seed 001's production column (docs/deploy-aws.md, "dev and prod"). Override
-# any of them in terraform.tfvars.
+# What one deployment sets in terraform.tfvars. The environment's own values (retention,
+# sizes, schedules, protection) are the arguments in main.tf.
 
 variable "region" {
   description = "AWS region of every resource."
@@ -18,103 +18,10 @@ variable "wheel_key" {
   default     = "wheels/strata-0.1.0-py3-none-any.whl"
 }
 
-variable "deletion_protection" {
-  description = "Refuse to destroy non-empty buckets, the ECR repository and the Athena workgroup, and keep deleted secrets recoverable for 30 days."
-  type        = bool
-  default     = true
-}
-
-variable "use_kms" {
-  description = "Encrypt the lake and artifacts buckets with a customer-managed KMS key instead of SSE-S3."
-  type        = bool
-  default     = true
-}
-
-variable "access_logging" {
-  description = "S3 server access logs of the lake and artifacts buckets, kept in a log bucket."
-  type        = bool
-  default     = true
-}
-
-variable "archive_after_days" {
-  description = "Days after which raw/ and bronze/ objects move to archive_storage_class."
-  type        = number
-  default     = 90
-}
-
-variable "archive_storage_class" {
-  description = "Archive storage class (GLACIER_IR stays readable without a restore)."
-  type        = string
-  default     = "GLACIER_IR"
-}
-
-variable "raw_expiration_days" {
-  description = "Days after which raw/ objects expire (seed 001: 90 days in S3 + 365 in Glacier); null keeps them."
-  type        = number
-  default     = 455
-}
-
-variable "noncurrent_version_expiration_days" {
-  description = "Days replaced or deleted object versions are kept."
-  type        = number
-  default     = 30
-}
-
-variable "log_retention_days" {
-  description = "CloudWatch log retention of Lambda, Glue and Step Functions, and S3 access log retention."
-  type        = number
-  default     = 90
-}
-
-variable "queue_message_retention_seconds" {
-  description = "How long an export message waits for the on-premise worker (14 days, the SQS maximum)."
-  type        = number
-  default     = 1209600
-}
-
-variable "glue_worker_type" {
-  description = "Glue worker type. Strata's Spark runs on the driver, so a bigger worker type (not more workers) makes a job faster."
-  type        = string
-  default     = "G.2X"
-}
-
-variable "glue_number_of_workers" {
-  description = "Glue workers per job; 2 is Glue's minimum. Seed 001 used 5, but Strata's Spark runs in local mode on the driver and extra workers would idle (docs/glue.md)."
-  type        = number
-  default     = 2
-}
-
-variable "glue_spark_threads" {
-  description = "The jobs' --workers argument: Spark local[N] threads, the driver's vCPUs (G.1X: 4, G.2X: 8)."
-  type        = number
-  default     = 8
-}
-
-variable "glue_timeout_minutes" {
-  description = "Glue job timeout in minutes (seed 001: 120)."
-  type        = number
-  default     = 120
-}
-
-variable "athena_bytes_scanned_cutoff" {
-  description = "Athena cancels a query of the strata workgroup that scans more bytes than this."
-  type        = number
-  default     = 107374182400 # 100 GiB
-}
-
-variable "lambda_functions" {
-  description = "Memory (MB), timeout (s) and /tmp storage (MB) per Lambda function role. More than 3008 MB needs a Lambda quota increase on new accounts."
-  type = map(object({
-    memory_mb            = number
-    timeout_seconds      = number
-    ephemeral_storage_mb = number
-  }))
-  default = {
-    ingest  = { memory_mb = 3008, timeout_seconds = 900, ephemeral_storage_mb = 4096 }
-    process = { memory_mb = 3008, timeout_seconds = 900, ephemeral_storage_mb = 10240 }
-    load    = { memory_mb = 3008, timeout_seconds = 900, ephemeral_storage_mb = 4096 }
-    notify  = { memory_mb = 1024, timeout_seconds = 300, ephemeral_storage_mb = 512 }
-  }
+variable "alert_topic_arns" {
+  description = "SNS topics the notify function may publish failure alerts to (alert channels of type sns in strata.toml)."
+  type        = list(string)
+  default     = []
 }
 
 variable "lambda_environment" {
@@ -131,36 +38,6 @@ variable "lambda_subnet_ids" {
 
 variable "lambda_security_group_ids" {
   description = "Security groups of the Lambda functions when lambda_subnet_ids is set."
-  type        = list(string)
-  default     = []
-}
-
-variable "state_machine_log_level" {
-  description = "Step Functions execution logging: ALL, ERROR, FATAL or OFF."
-  type        = string
-  default     = "ERROR"
-}
-
-variable "state_machine_log_execution_data" {
-  description = "Include state input and output in the execution logs."
-  type        = bool
-  default     = false
-}
-
-variable "schedules" {
-  description = "EventBridge Scheduler expression per pipeline (strata.toml [profiles.prod] schedule and [profiles.prod.schedules]); \"off\" or absent: not scheduled."
-  type        = map(string)
-  default = {
-    totesys       = "rate(5 minutes)"
-    retail_marts  = "rate(1 hour)"
-    weather_sales = "cron(0 6 * * ? *)"
-    smartsensor   = "cron(0 2 * * ? *)"
-    shopease      = "cron(0 2 * * ? *)"
-  }
-}
-
-variable "alert_topic_arns" {
-  description = "SNS topics the notify function may publish failure alerts to (alert channels of type sns in strata.toml)."
   type        = list(string)
   default     = []
 }
